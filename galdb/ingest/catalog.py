@@ -1,0 +1,157 @@
+"""Catalog tables (CSV, ECSV, FITS, Parquet, VOTable), read in chunks with astropy.
+
+A catalog names, per row, a source id, optionally ra/dec and optionally the cutout file. The
+column names are configurable (:class:`Columns`); when not given they are guessed from common
+names. Every other column is kept in ``galaxies.props`` and can be queried in SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import ascii, fits
+from astropy.table import Table
+
+from galdb.errors import GaldbError
+from galdb.ingest.cutouts import inspect_cutout
+from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, check_coordinates
+
+TABLE_SUFFIXES = {".csv", ".ecsv", ".fits", ".fit", ".parquet", ".vot", ".votable", ".xml"}
+CSV_CHUNK_BYTES = 32 * 1024 * 1024
+FITS_CHUNK_ROWS = 50_000
+
+GUESSES = {
+    "id": ("source_id", "id", "objid", "galaxy_id", "iauname", "name", "object_id", "targetid"),
+    "ra": ("ra", "ra_deg", "raj2000", "ra_j2000"),
+    "dec": ("dec", "dec_deg", "dej2000", "decj2000", "dec_j2000"),
+    "file": ("file", "image_file", "filename", "file_name", "path", "file_loc", "image"),
+}
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which catalog columns hold the id, the position and the cutout file (``None``: guess)."""
+
+    id: str | None = None
+    ra: str | None = None
+    dec: str | None = None
+    file: str | None = None
+
+    def resolve(self, names: list[str], catalog: Path) -> Columns:
+        """Fill unset roles from :data:`GUESSES`; fail clearly if a named column is absent."""
+        lower = {n.lower(): n for n in names}
+        chosen = {}
+        for role in ("id", "ra", "dec", "file"):
+            given = getattr(self, role)
+            if given is not None:
+                if given not in names:
+                    raise GaldbError(
+                        f"{catalog}: no column {given!r} for the {role} "
+                        f"(columns are: {', '.join(names)})"
+                    )
+                chosen[role] = given
+            else:
+                chosen[role] = next((lower[g] for g in GUESSES[role] if g in lower), None)
+        if chosen["id"] is None:
+            raise GaldbError(
+                f"{catalog}: cannot tell which column is the source id; name it with --id-col "
+                f"(columns are: {', '.join(names)})"
+            )
+        if (chosen["ra"] is None) != (chosen["dec"] is None):
+            raise GaldbError(f"{catalog}: found only one of ra/dec; name both (--ra-col/--dec-col)")
+        return Columns(**chosen)
+
+
+def read_chunks(path: Path) -> Iterator[Table]:
+    """Yield the catalog as consecutive astropy Tables; CSV and FITS stream, others load whole."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            yield from ascii.read(
+                path,
+                format="csv",
+                guess=False,
+                fast_reader={"chunk_size": CSV_CHUNK_BYTES, "chunk_generator": True},
+            )
+        elif suffix in {".fits", ".fit"}:
+            yield from _fits_chunks(path)
+        else:
+            yield Table.read(path)
+    except (OSError, ValueError, TypeError) as exc:
+        raise GaldbError(f"{path}: cannot read the catalog ({exc})") from exc
+
+
+def _fits_chunks(path: Path) -> Iterator[Table]:
+    with fits.open(path, memmap=True) as hdul:
+        hdu = next((h for h in hdul if isinstance(h, fits.BinTableHDU | fits.TableHDU)), None)
+        if hdu is None:
+            raise GaldbError(f"{path}: no table HDU in this FITS file")
+        for start in range(0, len(hdu.data), FITS_CHUNK_ROWS):
+            yield Table(hdu.data[start : start + FITS_CHUNK_ROWS])
+
+
+def column_values(table: Table, name: str) -> list:
+    """Plain Python values of a column; masked or NaN entries become ``None``."""
+    col = table[name]
+    values = col.tolist() if not hasattr(col, "mask") else col.filled(col.fill_value).tolist()
+    if hasattr(col, "mask") and np.any(col.mask):
+        mask = np.asarray(col.mask).tolist()
+        values = [None if m else v for v, m in zip(values, mask, strict=True)]
+    if values and isinstance(values[0], bytes):
+        values = [v.decode().strip() if isinstance(v, bytes) else v for v in values]
+    if col.dtype.kind == "f":
+        values = [None if v is None or math.isnan(v) else v for v in values]
+    return values
+
+
+def catalog_candidates(path: Path, columns: Columns, base: Path) -> Iterator[Candidate]:
+    """One candidate per catalog row; file paths are resolved against ``base``."""
+    row_number = 0
+    resolved: Columns | None = None
+    for table in read_chunks(path):
+        resolved = resolved or columns.resolve(list(table.colnames), path)
+        for values in _rows(table, resolved):
+            row_number += 1
+            yield _candidate(values, resolved, path, row_number, base)
+
+
+def _rows(table: Table, cols: Columns) -> Iterator[dict]:
+    names = list(table.colnames)
+    data = {name: column_values(table, name) for name in names}
+    for i in range(len(table)):
+        yield {name: data[name][i] for name in names}
+
+
+def _candidate(values: dict, cols: Columns, path: Path, row: int, base: Path) -> Candidate:
+    raw_id = values.get(cols.id or "")
+    source_id = "" if raw_id is None else str(raw_id).strip()
+    return Candidate(
+        source_id=source_id,
+        source=str(path),
+        item=f"row {row}" + (f" (id {source_id})" if source_id else ""),
+        load=lambda: _galaxy(values, cols, source_id, base),
+    )
+
+
+def _galaxy(values: dict, cols: Columns, source_id: str, base: Path) -> Galaxy:
+    if not source_id:
+        raise BadInput(Code.MISSING_ID, f"the id column {cols.id!r} is empty")
+    coords = None
+    if cols.ra is not None:
+        coords = check_coordinates(values[cols.ra], values[cols.dec], required=True)
+    pixels = None
+    if cols.file is not None:
+        name = values[cols.file]
+        if name is None or str(name).strip() == "":
+            raise BadInput(Code.FILE_MISSING, f"the file column {cols.file!r} is empty")
+        pixels = inspect_cutout(base / str(name).strip())
+    if coords is None and pixels is not None and pixels.ra is not None:
+        coords = check_coordinates(pixels.ra, pixels.dec, required=False)
+    ra, dec = coords if coords else (None, None)
+    skip = {cols.id, cols.ra, cols.dec, cols.file}
+    props = {k: v for k, v in values.items() if k not in skip}
+    return Galaxy(source_id=source_id, ra=ra, dec=dec, pixels=pixels, props=props)

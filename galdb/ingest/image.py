@@ -1,0 +1,45 @@
+"""JPEG/PNG (and other Pillow-readable) colour or greyscale cutouts."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from galdb.ingest.records import BadInput, Code, Pixels, coordinates_from_name
+
+SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+MIN_SIDE = 8
+_BANDS = {"L": "L", "I;16": "L", "I": "L", "F": "L", "RGB": "r,g,b", "RGBA": "r,g,b,a"}
+
+
+def inspect_image(path: Path) -> Pixels:
+    """Decode an image fully (a truncated JPEG fails only on decode) and describe it.
+
+    Raises
+    ------
+    BadInput
+        Not an image, truncated or undecodable, or too small.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                mode, (width, height) = img.mode, img.size
+    except UnidentifiedImageError as exc:
+        raise BadInput(Code.NOT_AN_IMAGE, "not an image file Pillow can identify") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise BadInput(Code.IMAGE_UNREADABLE, f"image cannot be decoded ({exc})") from exc
+    if min(width, height) < MIN_SIDE:
+        raise BadInput(Code.BAD_SHAPE, f"image is {width}x{height}; need at least {MIN_SIDE} px")
+    bands = _BANDS.get(mode, mode)
+    coords = coordinates_from_name(path.stem)
+    return Pixels(
+        uri=str(path),
+        bands=bands,
+        shape=(len(bands.split(",")), height, width),
+        ra=coords[0] if coords else None,
+        dec=coords[1] if coords else None,
+    )

@@ -1,0 +1,138 @@
+"""Releases and ingest runs: registry rows, the per-release lock, and run bookkeeping.
+
+Invariants:
+
+* At most one ingest per release runs at a time: it holds a session advisory lock keyed on the
+  release id for its whole duration. A run still marked ``running`` whose lock is free was
+  killed, so the next ingest marks it ``interrupted``.
+* Counters of a run are updated in the same transaction as the rows they count, so an
+  interrupted run's counters match what it stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+
+from galdb.errors import GaldbError
+
+LOCK_NAMESPACE = 7_201_405  # first key of the two-key advisory lock; the release id is the second
+
+
+def ensure_release(conn: psycopg.Connection, release: str, survey: str) -> int:
+    """Return the id of ``release``, registering it (and ``survey``) on first use."""
+    row = conn.execute(
+        "SELECT r.release_id, s.name FROM galdb.releases r JOIN galdb.surveys s USING (survey_id) "
+        "WHERE r.name = %s",
+        (release,),
+    ).fetchone()
+    if row:
+        return row[0]
+    conn.execute("INSERT INTO galdb.surveys (name) VALUES (%s) ON CONFLICT DO NOTHING", (survey,))
+    release_id = conn.execute(
+        "INSERT INTO galdb.releases (survey_id, name) "
+        "SELECT survey_id, %s FROM galdb.surveys WHERE name = %s "
+        "ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING release_id",
+        (release, survey),
+    ).fetchone()[0]
+    conn.commit()
+    return release_id
+
+
+@contextmanager
+def ingest_run(
+    conn: psycopg.Connection, release_id: int, source: str, fmt: str, options: dict
+) -> Iterator[int]:
+    """Open a run under the release lock; close it as completed, failed or interrupted."""
+    locked = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, release_id)
+    ).fetchone()[0]
+    if not locked:
+        raise GaldbError("another ingest of this release is running; wait for it to finish")
+    try:
+        conn.execute(
+            "UPDATE galdb.ingest_runs SET status = 'interrupted', "
+            "message = 'stopped before finishing; a later run resumed it' "
+            "WHERE release_id = %s AND status = 'running'",
+            (release_id,),
+        )
+        run_id = conn.execute(
+            "INSERT INTO galdb.ingest_runs (release_id, source, format, options) "
+            "VALUES (%s, %s, %s, %s) RETURNING run_id",
+            (release_id, source, fmt, json.dumps(options, default=str)),
+        ).fetchone()[0]
+        conn.commit()
+        status, message = "failed", None
+        try:
+            yield run_id
+            status = "completed"
+        except KeyboardInterrupt:
+            status, message = "interrupted", "interrupted by the user"
+            raise
+        except Exception as exc:
+            message = str(exc)[:2000]
+            raise
+        finally:
+            conn.rollback()
+            conn.execute(
+                "UPDATE galdb.ingest_runs SET status = %s, message = %s, finished_at = now() "
+                "WHERE run_id = %s",
+                (status, message, run_id),
+            )
+            conn.commit()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, release_id))
+        conn.commit()
+
+
+def add_counts(conn: psycopg.Connection, run_id: int, **counts: int) -> None:
+    """Add to a run's counters (n_inserted, n_present, n_quarantined, n_files)."""
+    sets = ", ".join(f"{name} = {name} + %({name})s" for name in counts)
+    conn.execute(f"UPDATE galdb.ingest_runs SET {sets} WHERE run_id = %(run_id)s",
+                 {**counts, "run_id": run_id})
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_listing(root: Path, files: list[Path]) -> str:
+    """Checksum of a directory source: its file names and sizes (not their bytes)."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def completed_rows(conn: psycopg.Connection, release_id: int, path: str, sha: str) -> int | None:
+    """Rows of an input that an earlier run finished with these exact bytes, else ``None``."""
+    row = conn.execute(
+        "SELECT rows_done FROM galdb.ingest_files WHERE release_id = %s AND path = %s "
+        "AND sha256 = %s AND completed",
+        (release_id, path, sha),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def track_file(
+    conn: psycopg.Connection, release_id: int, run_id: int, path: str, sha: str, size: int,
+    *, rows_done: int = 0, completed: bool = False,
+) -> None:
+    """Record (or update) an input file's checksum and progress for this release."""
+    conn.execute(
+        "INSERT INTO galdb.ingest_files "
+        "(release_id, path, sha256, size_bytes, rows_done, completed, run_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (release_id, path, sha256) DO UPDATE SET rows_done = EXCLUDED.rows_done, "
+        "completed = EXCLUDED.completed, run_id = EXCLUDED.run_id, updated_at = now()",
+        (release_id, path, sha, size, rows_done, completed, run_id),
+    )

@@ -1,0 +1,92 @@
+"""Turn what the user pointed at (a directory, a catalog, an HDF5 file) into a source.
+
+A :class:`Source` is the candidates to load plus the input files whose checksums the run
+records. The format is detected from the path unless given:
+
+* ``hdf5``: an ``.h5``/``.hdf5`` file of image arrays;
+* ``catalog``: a table file, or a directory with ``--catalog``; rows may name cutout files;
+* ``cutouts``: a directory of FITS/JPEG/PNG cutouts (or one FITS image file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from astropy.io import fits
+
+from galdb.errors import GaldbError
+from galdb.ingest import hdf5
+from galdb.ingest.catalog import TABLE_SUFFIXES, Columns, catalog_candidates
+from galdb.ingest.cutouts import directory_candidates, is_fits, list_files
+from galdb.ingest.records import Candidate
+from galdb.ingest.runs import sha256_file, sha256_listing
+
+FORMATS = ("cutouts", "catalog", "hdf5")
+
+
+@dataclass
+class Source:
+    """What an ingest reads: its format, its provenance and a way to stream candidates."""
+
+    format: str
+    path: Path
+    checksum: str
+    size_bytes: int
+    total: int | None  # number of candidates when known up front (for the progress bar)
+    candidates: Callable[[], Iterator[Candidate]]
+
+
+def _has_table(path: Path) -> bool:
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            return any(isinstance(h, fits.BinTableHDU | fits.TableHDU) for h in hdul)
+    except (OSError, ValueError):
+        return False
+
+
+def detect_format(path: Path, catalog: Path | None) -> str:
+    if path.is_dir():
+        return "catalog" if catalog else "cutouts"
+    if path.suffix.lower() in hdf5.SUFFIXES:
+        return "hdf5"
+    if is_fits(path):
+        return "catalog" if _has_table(path) else "cutouts"
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return "catalog"
+    raise GaldbError(
+        f"{path}: cannot tell the format; give --format ({', '.join(FORMATS)}), "
+        "a directory of cutouts, a catalog table or an HDF5 file"
+    )
+
+
+def open_source(
+    path: Path, *, catalog: Path | None = None, fmt: str | None = None,
+    columns: Columns | None = None, pixel_scale: float | None = None, bands: str | None = None,
+) -> Source:
+    """Resolve the user's input into a :class:`Source` (nothing is read beyond listings)."""
+    if not path.exists():
+        raise GaldbError(f"{path}: no such file or directory")
+    if catalog is not None and not catalog.exists():
+        raise GaldbError(f"{catalog}: no such catalog file")
+    fmt = fmt or detect_format(path, catalog)
+    if fmt not in FORMATS:
+        raise GaldbError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    columns = columns or Columns()
+    if fmt == "hdf5":
+        return Source(fmt, path, sha256_file(path), path.stat().st_size, None,
+                      lambda: hdf5.hdf5_candidates(path, id_column=columns.id,
+                                                   pixel_scale=pixel_scale, bands=bands))
+    if fmt == "catalog":
+        table = catalog or path
+        base = path if path.is_dir() else table.parent
+        return Source(fmt, table, sha256_file(table), table.stat().st_size, None,
+                      lambda: catalog_candidates(table, columns, base))
+    root = path if path.is_dir() else path.parent
+    files = list_files(path) if path.is_dir() else [path]
+    if not files:
+        raise GaldbError(f"{path}: no files to ingest")
+    size = sum(f.stat().st_size for f in files)
+    return Source(fmt, path, sha256_listing(root, files), size, len(files),
+                  lambda: directory_candidates(root, files))

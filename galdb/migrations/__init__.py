@@ -1,0 +1,1 @@
+"""Alembic migrations: the schema's linear history (one file per step in ``versions/``)."""
