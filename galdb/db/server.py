@@ -64,7 +64,7 @@ def stop(pgdata: Path) -> bool:
     bin_path = pgserver.postgres_server.POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION]
     user = "pgserver" if os.geteuid() == 0 else None  # the package runs postgres as this user
     try:
-        pgserver.pgexec(
+        pgserver.pgexec.pgexec(
             "pg_ctl", ("-w", "-D", str(pgdata), "stop", "-m", "fast"), bin_path=bin_path, user=user
         )
     except subprocess.CalledProcessError as exc:

@@ -31,7 +31,8 @@ def inspect_fits(path: Path) -> Pixels:
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstropyWarning)  # truncation is only a warning
             warnings.simplefilter("ignore", FITSFixedWarning)
-            with fits.open(path, memmap=False) as hdul:
+            # Our own file handle: astropy leaks its handle when a truncated file raises.
+            with path.open("rb") as fh, fits.open(fh, memmap=False) as hdul:
                 member, header, data = _first_image(hdul)
     except BadInput:
         raise

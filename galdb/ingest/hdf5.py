@@ -32,9 +32,10 @@ def _layout(images: h5py.Dataset, path: Path) -> tuple[str, tuple[int, int, int]
     shape = images.shape
     if len(shape) == 3:  # (N, H, W): single band
         return "single", (1, shape[1], shape[2])
-    if len(shape) == 4 and shape[1] <= 16 and shape[3] > 16:
+    # Bands are few and fewer than pixels on a side; that tells the two 4-D layouts apart.
+    if len(shape) == 4 and shape[1] <= 16 and shape[1] < shape[2]:
         return "channels_first", (shape[1], shape[2], shape[3])
-    if len(shape) == 4 and shape[3] <= 16:
+    if len(shape) == 4 and shape[3] <= 16 and shape[3] < shape[2]:
         return "channels_last", (shape[3], shape[1], shape[2])
     raise GaldbError(
         f"{path}: dataset {IMAGES!r} has shape {shape}; expected (N, bands, H, W), "

@@ -1,0 +1,5 @@
+"""``python -m galdb`` runs the CLI."""
+
+from galdb.cli import run
+
+run()

@@ -1,0 +1,60 @@
+"""The ``galdb`` command: one small module per command group, no logic beyond parse and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from galdb.cli import cone, db, demo, ingest, simulate, sql
+from galdb.cli.output import err_console
+from galdb.db.settings import Settings
+from galdb.errors import GaldbError
+
+app = typer.Typer(
+    name="galdb",
+    help="A catalog of galaxy images in PostgreSQL: ingest survey releases, cone search, SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar="GALDB_HOME",
+            help="galdb's data directory (embedded database, demo output). "
+            "Default: the per-user data directory. GALDB_DATABASE_URL overrides the database.",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Settings.from_env(data_dir)
+
+
+app.add_typer(db.app, name="db")
+for module in (ingest, cone, sql, simulate, demo):
+    module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; domain errors print one line and return their exit status."""
+    try:
+        app(args=argv, prog_name="galdb")  # standalone mode: usage errors exit by themselves
+    except GaldbError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""``galdb demo``: the offline end-to-end demo on the embedded database."""
+
+from typing import Annotated
+
+import typer
+
+from galdb.cli.options import Seed
+from galdb.cli.output import RichProgress, console, print_rows
+
+
+def demo_command(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Option("--n", min=10, help="Galaxies to simulate.")] = 200,
+    seed: Seed = 1,
+) -> None:
+    """Simulate a mock release, ingest it, run a cone search and a SQL query; print results.
+
+    Example: galdb demo --n 200
+    """
+    from galdb.demo import CLASS_QUERY, run_demo  # imports GalSim: only when needed
+
+    with RichProgress() as progress:
+        result = run_demo(ctx.obj, n=n, seed=seed, progress=progress)
+    s = result.summary
+    console.print(f"[bold]1. simulated[/] {n} galaxies -> {result.catalog}")
+    console.print(f"[bold]2. ingested[/] release {s.release!r}: {s.inserted} inserted, "
+                  f"{s.present} already present, {s.quarantined} quarantined")
+    ra, dec = result.centre
+    rows = [(m.source_id, round(m.separation_arcsec, 2), m.ra, m.dec, m.props.get("morph_class"))
+            for m in result.matches]
+    console.print(f"[bold]3. cone search[/] {result.radius_deg * 60:.0f} arcmin around "
+                  f"({ra:.5f}, {dec:.5f}):  galdb cone {ra:.5f} {dec:.5f} "
+                  f"{result.radius_deg * 60:.0f}arcmin")
+    print_rows(("source_id", "sep_arcsec", "ra", "dec", "class"), rows)
+    console.print("[bold]4. SQL[/] (read-only, as galdb_reader):")
+    console.print(CLASS_QUERY, highlight=False)
+    print_rows(result.classes.columns, result.classes.rows)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo_command)

@@ -1,0 +1,73 @@
+"""``galdb ingest``: load a survey release (cutouts, catalog + images, or HDF5)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from galdb.cli.options import Release
+from galdb.cli.output import RichProgress, console, print_rows
+from galdb.db.connect import connect
+from galdb.errors import IngestFailed
+from galdb.ingest import FORMATS, Columns, IngestSummary, ingest
+
+
+def ingest_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Directory of cutouts, catalog table or HDF5 file.")],
+    release: Release,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog naming id, ra, dec, file.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)}; default: detect.")
+    ] = None,
+    survey: Annotated[str, typer.Option(help="Survey the release belongs to.")] = "unspecified",
+    id_col: Annotated[str | None, typer.Option(help="Catalog column with the source id.")] = None,
+    ra_col: Annotated[str | None, typer.Option(help="Catalog column with RA (deg).")] = None,
+    dec_col: Annotated[str | None, typer.Option(help="Catalog column with Dec (deg).")] = None,
+    file_col: Annotated[str | None, typer.Option(help="Catalog column with the file.")] = None,
+    pixel_scale: Annotated[float | None, typer.Option(help="Arcsec/px if files lack it.")] = None,
+    bands: Annotated[str | None, typer.Option(help="Band names, e.g. g,r,z.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 2000,
+) -> None:
+    """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
+
+    Bad inputs (corrupt files, missing coordinates, duplicate ids, …) go to galdb.quarantine
+    with a reason; the rest is stored. Exit status is non-zero only when nothing was stored.
+
+    Examples:
+
+      galdb ingest cutouts/ --release dr9-south --survey "DESI Legacy Surveys"
+
+      galdb ingest images/ --catalog catalog.csv --release gzd5 --id-col iauname
+
+      galdb ingest ssl_legacysurvey.h5 --release ssl-south
+    """
+    columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
+    with connect(ctx.obj) as conn, RichProgress() as progress:
+        summary = ingest(conn, path, release, catalog=catalog, fmt=fmt, columns=columns,
+                         survey=survey, pixel_scale=pixel_scale, bands=bands,
+                         batch_size=batch_size, progress=progress)
+    _print_summary(summary)
+    if not summary.stored_anything:
+        raise IngestFailed(f"nothing from {path} could be ingested (see the problems above)")
+
+
+def _print_summary(s: IngestSummary) -> None:
+    if s.problems:
+        rows = [(p.source, p.item, str(p.code), p.reason) for p in s.problems]
+        print_rows(("file", "where", "code", "problem"), rows, title="quarantined")
+        if s.quarantined > len(s.problems):
+            console.print(f"… and {s.quarantined - len(s.problems)} more: "
+                          f"SELECT * FROM galdb.quarantine WHERE run_id = {s.run_id}")
+    if s.skipped_unchanged:
+        console.print(f"{s.source} is unchanged since it was fully ingested: nothing to do")
+    console.print(
+        f"run {s.run_id} ({s.format}) into release {s.release!r}: "
+        f"[green]{s.inserted:,} inserted[/], {s.present:,} already present, "
+        f"[yellow]{s.quarantined:,} quarantined[/] in {s.seconds:.1f} s "
+        f"({s.rows_per_second:,.0f} rows/s)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest_command)

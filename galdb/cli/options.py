@@ -1,0 +1,20 @@
+"""Options shared by several commands, defined once (typer ``Annotated`` aliases)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Release = Annotated[str, typer.Option("--release", "-r", help="Release name, e.g. 'dr9-south'.")]
+OptionalRelease = Annotated[
+    str | None, typer.Option("--release", "-r", help="Only galaxies of this release.")
+]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o",
+        help="Write the table to this file; format from the suffix: "
+        ".csv .ecsv .fits .parquet .vot/.xml (VOTable).",
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")]

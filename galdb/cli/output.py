@@ -1,0 +1,70 @@
+"""Printing for the CLI: consoles, tables, progress bars and the error wrapper."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[tuple], title: str | None = None) -> None:
+    """Print rows as a rich table (NULL shows as an empty cell)."""
+    table = Table(title=title, show_lines=False)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    console.print(table)
+
+
+class RichProgress:
+    """A rich progress bar that implements :class:`galdb.progress.Progress`."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[cyan]{task.fields[rate]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+        )
+        self._task = None
+
+    def __enter__(self) -> RichProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(*exc)
+
+    def start(self, total: int | None, description: str = "") -> None:
+        self._task = self._bar.add_task(description, total=total, rate="")
+
+    def advance(self, n: int = 1) -> None:
+        if self._task is None:
+            self.start(None)
+        self._bar.advance(self._task, n)
+        speed = self._bar.tasks[self._task].speed
+        self._bar.update(self._task, rate=f"{speed:,.0f}/s" if speed else "")

@@ -1,0 +1,63 @@
+"""Bad input: one quarantine row each with a clear reason; the good rows still go in."""
+
+import pytest
+
+from galdb.cli import main
+from galdb.datasets.bad_inputs import write_bad_catalog, write_bad_cutouts
+from galdb.ingest import ingest
+
+
+def _quarantine(conn, run_id):
+    return conn.execute(
+        "SELECT source, item, code, reason FROM galdb.quarantine WHERE run_id = %s", (run_id,)
+    ).fetchall()
+
+
+def test_bad_cutouts_each_quarantined_once(conn, tmp_path, unique_release):
+    expected = write_bad_cutouts(tmp_path / "cutouts")
+    summary = ingest(conn, tmp_path / "cutouts", unique_release)
+    good = sorted(name.rsplit(".", 1)[0] for name, code in expected.items() if code is None)
+    stored = [r[0] for r in conn.execute(
+        "SELECT source_id FROM galdb.catalog WHERE release = %s ORDER BY 1", (unique_release,))]
+    assert stored == good
+    rows = _quarantine(conn, summary.run_id)
+    got = {source.rsplit("/", 1)[-1]: code for source, _, code, _ in rows}
+    assert got == {name: code for name, code in expected.items() if code is not None}
+    assert len(rows) == len(got)  # exactly one row per bad file
+    assert all(reason for *_, reason in rows)
+    assert summary.inserted == len(good) and summary.quarantined == len(got)
+
+
+def test_bad_catalog_rows_each_quarantined_once(conn, tmp_path, unique_release):
+    catalog, expected = write_bad_catalog(tmp_path)
+    summary = ingest(conn, tmp_path, unique_release, catalog=catalog)
+    rows = _quarantine(conn, summary.run_id)
+    got = {int(item.split()[1]): code for _, item, code, _ in rows}
+    assert got == {row: code for row, code in expected.items() if code is not None}
+    stored = conn.execute(
+        "SELECT source_id, ra, dec, props->>'note' FROM galdb.catalog WHERE release = %s "
+        "ORDER BY 1", (unique_release,)).fetchall()
+    assert stored == [("a", 10.0, 20.0, "note a"), ("g", 359.999, -89.5, "note g")]
+    assert all(str(catalog) == source for source, *_ in rows)
+
+
+def test_wrong_catalog_column_is_a_clear_error(conn, tmp_path, unique_release):
+    catalog, _ = write_bad_catalog(tmp_path)
+    from galdb.errors import GaldbError
+    from galdb.ingest import Columns
+
+    with pytest.raises(GaldbError, match="no column 'objid' for the id"):
+        ingest(conn, tmp_path, unique_release, catalog=catalog, columns=Columns(id="objid"))
+
+
+def test_cli_exit_status_and_summary(settings, tmp_path, unique_release, capsys):
+    write_bad_cutouts(tmp_path / "mixed")
+    assert main(["ingest", str(tmp_path / "mixed"), "--release", unique_release]) == 0
+    out = capsys.readouterr().out
+    assert "4 inserted" in out and "quarantined" in out and "fits_corrupt" in out
+
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "junk.fits").write_bytes(b"SIMPLE  = nonsense")
+    assert main(["ingest", str(only_bad), "--release", unique_release + "-bad"]) == 5
+    assert "nothing from" in capsys.readouterr().err

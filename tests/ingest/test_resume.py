@@ -1,0 +1,65 @@
+"""Re-ingest inserts nothing; an ingest killed midway and rerun equals one clean run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from galdb.datasets.sky import write_catalog_csv
+from galdb.ingest import ingest
+
+
+def _content(conn, release):
+    return conn.execute(
+        "SELECT source_id, ra, dec, props FROM galdb.catalog WHERE release = %s "
+        "ORDER BY source_id", (release,)).fetchall()
+
+
+def test_reingest_is_idempotent(conn, tmp_path, unique_release):
+    catalog = write_catalog_csv(tmp_path / "cat.csv", 500, seed=3)
+    first = ingest(conn, catalog, unique_release)
+    second = ingest(conn, catalog, unique_release)
+    assert (first.inserted, first.present) == (500, 0)
+    assert (second.inserted, second.present, second.quarantined) == (0, 500, 0)
+    assert second.skipped_unchanged
+    # A changed file (more rows) is read again: only the new rows go in.
+    bigger = write_catalog_csv(tmp_path / "cat.csv", 520, seed=3)
+    third = ingest(conn, bigger, unique_release)
+    assert (third.inserted, third.present) == (20, 500)
+    assert len(_content(conn, unique_release)) == 520
+
+
+def test_killed_ingest_resumes_to_the_same_rows(conn, settings, tmp_path, unique_release):
+    catalog = write_catalog_csv(tmp_path / "cat.csv", 30_000, seed=5)
+    clean = unique_release + "-clean"
+    ingest(conn, catalog, clean)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "galdb", "ingest", str(catalog), "--release", unique_release,
+         "--batch-size", "500"],
+        env={**os.environ, "GALDB_HOME": str(settings.home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    stored = 0
+    while time.time() < deadline and proc.poll() is None:
+        conn.rollback()
+        stored = conn.execute(
+            "SELECT count(*) FROM galdb.catalog WHERE release = %s", (unique_release,)
+        ).fetchone()[0]
+        if stored >= 2000:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert 0 < stored < 30_000, "the ingest should have been killed midway"
+    conn.rollback()
+
+    resumed = ingest(conn, catalog, unique_release)
+    assert resumed.present >= 2000 and resumed.inserted + resumed.present == 30_000
+    assert _content(conn, unique_release) == _content(conn, clean)
+    statuses = [r[0] for r in conn.execute(
+        "SELECT status FROM galdb.ingest_runs r JOIN galdb.releases USING (release_id) "
+        "WHERE name = %s ORDER BY run_id", (unique_release,))]
+    assert statuses == ["interrupted", "completed"]
