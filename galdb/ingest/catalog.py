@@ -7,9 +7,11 @@ names. Every other column is kept in ``galaxies.props`` and can be queried in SQ
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -109,49 +111,86 @@ def column_values(table: Table, name: str) -> list:
 
 
 def catalog_candidates(path: Path, columns: Columns, base: Path) -> Iterator[Candidate]:
-    """One candidate per catalog row; file paths are resolved against ``base``."""
+    """One candidate per catalog row; file paths are resolved against ``base``.
+
+    Work is done a chunk at a time, column by column (the JSON of the extra columns is built
+    per column, not per row), so catalogs of millions of rows load at COPY speed.
+    """
     row_number = 0
     resolved: Columns | None = None
     for table in read_chunks(path):
         resolved = resolved or columns.resolve(list(table.colnames), path)
-        for values in _rows(table, resolved):
-            row_number += 1
-            yield _candidate(values, resolved, path, row_number, base)
+        yield from _chunk_candidates(table, resolved, path, row_number, base)
+        row_number += len(table)
 
 
-def _rows(table: Table, cols: Columns) -> Iterator[dict]:
-    names = list(table.colnames)
-    data = {name: column_values(table, name) for name in names}
-    for i in range(len(table)):
-        yield {name: data[name][i] for name in names}
+def _chunk_candidates(
+    table: Table, cols: Columns, path: Path, first_row: int, base: Path
+) -> Iterator[Candidate]:
+    ids = ["" if v is None else str(v).strip() for v in column_values(table, cols.id or "")]
+    ra = column_values(table, cols.ra) if cols.ra else None
+    dec = column_values(table, cols.dec) if cols.dec else None
+    files = column_values(table, cols.file) if cols.file else None
+    extra = [n for n in table.colnames if n not in {cols.id, cols.ra, cols.dec, cols.file}]
+    props = props_json({name: column_values(table, name) for name in extra}, len(table))
+    source = str(path)
+    for i, source_id in enumerate(ids):
+        fields = _RowFields(
+            source_id, ra[i] if ra else None, dec[i] if dec else None,
+            files[i] if files else None, props[i],
+        )
+        yield Candidate(
+            source_id=source_id,
+            source=source,
+            item=f"row {first_row + i + 1}" + (f" (id {source_id})" if source_id else ""),
+            load=partial(_galaxy, fields, cols, base),
+        )
 
 
-def _candidate(values: dict, cols: Columns, path: Path, row: int, base: Path) -> Candidate:
-    raw_id = values.get(cols.id or "")
-    source_id = "" if raw_id is None else str(raw_id).strip()
-    return Candidate(
-        source_id=source_id,
-        source=str(path),
-        item=f"row {row}" + (f" (id {source_id})" if source_id else ""),
-        load=lambda: _galaxy(values, cols, source_id, base),
-    )
+@dataclass(slots=True)
+class _RowFields:
+    source_id: str
+    ra: object
+    dec: object
+    file: object
+    props: str
 
 
-def _galaxy(values: dict, cols: Columns, source_id: str, base: Path) -> Galaxy:
-    if not source_id:
+def props_json(columns: dict[str, list], n: int) -> list[str]:
+    """The JSON object of each row's extra columns, built column by column."""
+    if not columns:
+        return ["{}"] * n
+    encoded = []
+    for name, values in columns.items():
+        key = json.dumps(name) + ": "
+        encoded.append([key + v for v in _encode(values)])
+    return ["{" + ", ".join(parts) + "}" for parts in zip(*encoded, strict=True)]
+
+
+def _encode(values: list) -> list[str]:
+    """JSON text of each value; NaN and infinities (not JSON) become null."""
+    kinds = {type(v) for v in values} - {type(None)}
+    if kinds <= {float, int} and kinds:
+        return ["null" if v is None or not math.isfinite(v) else repr(v) for v in values]
+    if kinds <= {str}:
+        cache: dict[str, str] = {}  # catalog strings repeat a lot (classes, bands, flags)
+        return ["null" if v is None else cache.get(v) or cache.setdefault(v, json.dumps(v))
+                for v in values]
+    return [json.dumps(v, default=str) for v in values]
+
+
+def _galaxy(row: _RowFields, cols: Columns, base: Path) -> Galaxy:
+    if not row.source_id:
         raise BadInput(Code.MISSING_ID, f"the id column {cols.id!r} is empty")
     coords = None
     if cols.ra is not None:
-        coords = check_coordinates(values[cols.ra], values[cols.dec], required=True)
+        coords = check_coordinates(row.ra, row.dec, required=True)
     pixels = None
     if cols.file is not None:
-        name = values[cols.file]
-        if name is None or str(name).strip() == "":
+        if row.file is None or str(row.file).strip() == "":
             raise BadInput(Code.FILE_MISSING, f"the file column {cols.file!r} is empty")
-        pixels = inspect_cutout(base / str(name).strip())
+        pixels = inspect_cutout(base / str(row.file).strip())
     if coords is None and pixels is not None and pixels.ra is not None:
         coords = check_coordinates(pixels.ra, pixels.dec, required=False)
     ra, dec = coords if coords else (None, None)
-    skip = {cols.id, cols.ra, cols.dec, cols.file}
-    props = {k: v for k, v in values.items() if k not in skip}
-    return Galaxy(source_id=source_id, ra=ra, dec=dec, pixels=pixels, props=props)
+    return Galaxy(source_id=row.source_id, ra=ra, dec=dec, pixels=pixels, props=row.props)

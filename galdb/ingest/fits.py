@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS
 
 from galdb.ingest.records import BadInput, Code, Pixels, coordinates_from_name
 
@@ -29,8 +29,9 @@ def inspect_fits(path: Path) -> Pixels:
     """
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", AstropyWarning)  # truncation is only a warning
-            warnings.simplefilter("ignore", FITSFixedWarning)
+            # Truncation is only a warning in astropy; other header complaints are harmless.
+            warnings.simplefilter("ignore", AstropyWarning)
+            warnings.filterwarnings("error", message=".*truncated", category=AstropyWarning)
             # Our own file handle: astropy leaks its handle when a truncated file raises.
             with path.open("rb") as fh, fits.open(fh, memmap=False) as hdul:
                 member, header, data = _first_image(hdul)

@@ -38,7 +38,9 @@ class LoadCounts:
     problems: list[Rejected] = field(default_factory=list)
 
 
-def _json(props: dict) -> str:
+def _json(props: dict | str) -> str:
+    if isinstance(props, str):
+        return props
     try:
         return json.dumps(props, allow_nan=False, default=str)
     except ValueError:  # an infinity slipped through: JSON has no such number
@@ -51,6 +53,9 @@ def _json(props: dict) -> str:
 
 def galaxy_row(g: Galaxy, release_id: int, run_id: int) -> tuple:
     p = g.pixels
+    if p is None:  # a catalog-only row: the common case for big catalogs, kept short
+        return (release_id, g.source_id, g.ra, g.dec, None, None, None, None, None, None,
+                _json(g.props), run_id)
     return (
         release_id, g.source_id, g.ra, g.dec,
         p.uri if p else None, p.member if p else None, p.index if p else None,

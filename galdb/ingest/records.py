@@ -64,7 +64,7 @@ class Galaxy:
     ra: float | None
     dec: float | None
     pixels: Pixels | None = None
-    props: dict = field(default_factory=dict)
+    props: dict | str = field(default_factory=dict)  # a dict, or its JSON text already
 
 
 @dataclass(slots=True)

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The end-to-end demo, offline, on the embedded database:
+# simulate a mock release -> ingest -> cone search -> read-only SQL.
+# Extra arguments go to `galdb demo` (e.g. --n 500).
+. "$(dirname "$0")/env.sh"
+galdb demo "$@"
