@@ -27,7 +27,7 @@ def ingest_command(
     file_col: Annotated[str | None, typer.Option(help="Catalog column with the file.")] = None,
     pixel_scale: Annotated[float | None, typer.Option(help="Arcsec/px if files lack it.")] = None,
     bands: Annotated[str | None, typer.Option(help="Band names, e.g. g,r,z.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
 ) -> None:
     """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
 

@@ -53,7 +53,7 @@ class IngestSummary:
 def ingest(
     conn: psycopg.Connection, path: Path, release: str, *, catalog: Path | None = None,
     fmt: str | None = None, columns: Columns | None = None, survey: str = "unspecified",
-    pixel_scale: float | None = None, bands: str | None = None, batch_size: int = 2000,
+    pixel_scale: float | None = None, bands: str | None = None, batch_size: int = 5000,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Ingest ``path`` into ``release``; resumable, idempotent, bad inputs quarantined.

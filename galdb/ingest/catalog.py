@@ -134,26 +134,12 @@ def _chunk_candidates(
     extra = [n for n in table.colnames if n not in {cols.id, cols.ra, cols.dec, cols.file}]
     props = props_json({name: column_values(table, name) for name in extra}, len(table))
     source = str(path)
-    for i, source_id in enumerate(ids):
-        fields = _RowFields(
-            source_id, ra[i] if ra else None, dec[i] if dec else None,
-            files[i] if files else None, props[i],
-        )
-        yield Candidate(
-            source_id=source_id,
-            source=source,
-            item=f"row {first_row + i + 1}" + (f" (id {source_id})" if source_id else ""),
-            load=partial(_galaxy, fields, cols, base),
-        )
-
-
-@dataclass(slots=True)
-class _RowFields:
-    source_id: str
-    ra: object
-    dec: object
-    file: object
-    props: str
+    n = len(ids)
+    ra, dec = ra or [None] * n, dec or [None] * n
+    files = files or [None] * n
+    for i, row in enumerate(zip(ids, ra, dec, files, props, strict=True)):
+        # item is the 1-based row number; the loader adds the id when it reports a problem
+        yield Candidate(row[0], source, first_row + i + 1, partial(_galaxy, row, cols, base))
 
 
 def props_json(columns: dict[str, list], n: int) -> list[str]:
@@ -179,18 +165,19 @@ def _encode(values: list) -> list[str]:
     return [json.dumps(v, default=str) for v in values]
 
 
-def _galaxy(row: _RowFields, cols: Columns, base: Path) -> Galaxy:
-    if not row.source_id:
+def _galaxy(row: tuple, cols: Columns, base: Path) -> Galaxy:
+    source_id, ra, dec, file, props = row
+    if not source_id:
         raise BadInput(Code.MISSING_ID, f"the id column {cols.id!r} is empty")
     coords = None
     if cols.ra is not None:
-        coords = check_coordinates(row.ra, row.dec, required=True)
+        coords = check_coordinates(ra, dec, required=True)
     pixels = None
     if cols.file is not None:
-        if row.file is None or str(row.file).strip() == "":
+        if file is None or str(file).strip() == "":
             raise BadInput(Code.FILE_MISSING, f"the file column {cols.file!r} is empty")
-        pixels = inspect_cutout(base / str(row.file).strip())
+        pixels = inspect_cutout(base / str(file).strip())
     if coords is None and pixels is not None and pixels.ra is not None:
         coords = check_coordinates(pixels.ra, pixels.dec, required=False)
     ra, dec = coords if coords else (None, None)
-    return Galaxy(source_id=row.source_id, ra=ra, dec=dec, pixels=pixels, props=row.props)
+    return Galaxy(source_id=source_id, ra=ra, dec=dec, pixels=pixels, props=props)

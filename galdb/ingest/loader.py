@@ -118,7 +118,7 @@ class Loader:
             if isinstance(c, Rejected):
                 rejected.append(c)
             elif c.source_id in seen or stored.get(c.source_id) == self.run_id:
-                rejected.append(Rejected(c.source, c.item, Code.DUPLICATE_ID,
+                rejected.append(Rejected(c.source, c.where(), Code.DUPLICATE_ID,
                                          f"source id {c.source_id!r} appears more than once"))
             elif c.source_id in stored:
                 present += 1
@@ -127,7 +127,7 @@ class Loader:
                     galaxies.append(c.load())
                     seen.add(c.source_id)
                 except BadInput as exc:
-                    rejected.append(Rejected(c.source, c.item, exc.code, exc.reason))
+                    rejected.append(Rejected(c.source, c.where(), exc.code, exc.reason))
         inserted = self._copy_galaxies(galaxies, rejected)
         self._copy_quarantine(rejected)
         add_counts(self.conn, self.run_id, n_inserted=inserted, n_present=present,

@@ -83,8 +83,14 @@ class Candidate:
 
     source_id: str
     source: str  # the file this came from
-    item: str  # where in that file (row number, index), "" for a whole file
+    item: str | int  # where in that file: a row number, "index 7", "" for a whole file
     load: Callable[[], Galaxy]
+
+    def where(self) -> str:
+        """``item`` as quarantine shows it, e.g. ``row 12 (id J0012-0002)``."""
+        if isinstance(self.item, int):
+            return f"row {self.item}" + (f" (id {self.source_id})" if self.source_id else "")
+        return self.item
 
 
 def check_coordinates(ra: object, dec: object, *, required: bool) -> tuple[float, float] | None:
