@@ -40,7 +40,11 @@ class DemoResult:
 
 
 def run_demo(
-    settings: Settings, *, n: int = 200, seed: int = 1, radius_deg: float = 0.1,
+    settings: Settings,
+    *,
+    n: int = 200,
+    seed: int = 1,
+    radius_deg: float = 0.1,
     progress: Progress | None = None,
 ) -> DemoResult:
     """Simulate ``n`` galaxies, ingest them, search a cone and count classes with SQL."""
@@ -48,11 +52,13 @@ def run_demo(
     out = settings.home / "demo" / f"sim-n{n}-seed{seed}"
     catalog = out / "catalog.csv"
     if not catalog.exists():
-        simulate_release(out, n, seed, field_radius_deg=0.5,
-                         progress=progress.advance if progress else None)
+        if progress:
+            progress.start(n, "simulate")
+        simulate_release(
+            out, n, seed, field_radius_deg=0.5, progress=progress.advance if progress else None
+        )
     with connect(settings) as conn:
-        summary = ingest(conn, out, RELEASE, catalog=catalog, survey="galdb-sim",
-                         progress=progress)
+        summary = ingest(conn, out, RELEASE, catalog=catalog, survey="galdb-sim", progress=progress)
         centre = conn.execute(
             "SELECT ra, dec FROM galdb.catalog WHERE release = %s ORDER BY source_id LIMIT 1",
             (RELEASE,),

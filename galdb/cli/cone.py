@@ -30,8 +30,9 @@ def cone_command(
     """
     with connect(ctx.obj) as conn:
         matches = cone_search(conn, ra, dec, parse_angle(radius), release=release, limit=limit)
-    rows = [(m.galaxy_id, m.separation_arcsec, m.source_id, m.release, m.ra, m.dec)
-            for m in matches]
+    rows = [
+        (m.galaxy_id, m.separation_arcsec, m.source_id, m.release, m.ra, m.dec) for m in matches
+    ]
     if out:
         write_table(COLUMNS, rows, out)
         console.print(f"wrote {len(rows)} rows to {out}")

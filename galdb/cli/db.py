@@ -38,8 +38,9 @@ def status(ctx: typer.Context) -> None:
     st = admin.status(ctx.obj)
     where = f"embedded (pid {st.server_pid})" if st.embedded else "external"
     console.print(f"database     {st.url}  [{where}]")
-    console.print(f"versions     PostgreSQL {st.versions['postgresql']}, "
-                  f"pgvector {st.versions['pgvector']}")
+    console.print(
+        f"versions     PostgreSQL {st.versions['postgresql']}, pgvector {st.versions['pgvector']}"
+    )
     state = "up to date" if st.up_to_date else f"behind (head is {st.head}); run `galdb db migrate`"
     console.print(f"schema       {st.revision or 'not initialised'} ({state})")
     for table, n in st.counts.items():

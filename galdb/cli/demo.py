@@ -23,14 +23,20 @@ def demo_command(
         result = run_demo(ctx.obj, n=n, seed=seed, progress=progress)
     s = result.summary
     console.print(f"[bold]1. simulated[/] {n} galaxies -> {result.catalog}")
-    console.print(f"[bold]2. ingested[/] release {s.release!r}: {s.inserted} inserted, "
-                  f"{s.present} already present, {s.quarantined} quarantined")
+    console.print(
+        f"[bold]2. ingested[/] release {s.release!r}: {s.inserted} inserted, "
+        f"{s.present} already present, {s.quarantined} quarantined"
+    )
     ra, dec = result.centre
-    rows = [(m.source_id, round(m.separation_arcsec, 2), m.ra, m.dec, m.props.get("morph_class"))
-            for m in result.matches]
-    console.print(f"[bold]3. cone search[/] {result.radius_deg * 60:.0f} arcmin around "
-                  f"({ra:.5f}, {dec:.5f}):  galdb cone {ra:.5f} {dec:.5f} "
-                  f"{result.radius_deg * 60:.0f}arcmin")
+    rows = [
+        (m.source_id, round(m.separation_arcsec, 2), m.ra, m.dec, m.props.get("morph_class"))
+        for m in result.matches
+    ]
+    console.print(
+        f"[bold]3. cone search[/] {result.radius_deg * 60:.0f} arcmin around "
+        f"({ra:.5f}, {dec:.5f}):  galdb cone {ra:.5f} {dec:.5f} "
+        f"{result.radius_deg * 60:.0f}arcmin"
+    )
     print_rows(("source_id", "sep_arcsec", "ra", "dec", "class"), rows)
     console.print("[bold]4. SQL[/] (read-only, as galdb_reader):")
     console.print(CLASS_QUERY, highlight=False)

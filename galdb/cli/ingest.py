@@ -44,9 +44,19 @@ def ingest_command(
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
     with connect(ctx.obj) as conn, RichProgress() as progress:
-        summary = ingest(conn, path, release, catalog=catalog, fmt=fmt, columns=columns,
-                         survey=survey, pixel_scale=pixel_scale, bands=bands,
-                         batch_size=batch_size, progress=progress)
+        summary = ingest(
+            conn,
+            path,
+            release,
+            catalog=catalog,
+            fmt=fmt,
+            columns=columns,
+            survey=survey,
+            pixel_scale=pixel_scale,
+            bands=bands,
+            batch_size=batch_size,
+            progress=progress,
+        )
     _print_summary(summary)
     if not summary.stored_anything:
         raise IngestFailed(f"nothing from {path} could be ingested (see the problems above)")
@@ -57,8 +67,10 @@ def _print_summary(s: IngestSummary) -> None:
         rows = [(p.source, p.item, str(p.code), p.reason) for p in s.problems]
         print_rows(("file", "where", "code", "problem"), rows, title="quarantined")
         if s.quarantined > len(s.problems):
-            console.print(f"… and {s.quarantined - len(s.problems)} more: "
-                          f"SELECT * FROM galdb.quarantine WHERE run_id = {s.run_id}")
+            console.print(
+                f"… and {s.quarantined - len(s.problems)} more: "
+                f"SELECT * FROM galdb.quarantine WHERE run_id = {s.run_id}"
+            )
     if s.skipped_unchanged:
         console.print(f"{s.source} is unchanged since it was fully ingested: nothing to do")
     console.print(

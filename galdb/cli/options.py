@@ -12,7 +12,8 @@ OptionalRelease = Annotated[
 Out = Annotated[
     Path | None,
     typer.Option(
-        "--out", "-o",
+        "--out",
+        "-o",
         help="Write the table to this file; format from the suffix: "
         ".csv .ecsv .fits .parquet .vot/.xml (VOTable).",
     ),

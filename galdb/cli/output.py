@@ -46,9 +46,15 @@ class RichProgress:
 
     def __init__(self) -> None:
         self._bar = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("[cyan]{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
         )
         self._task = None
 

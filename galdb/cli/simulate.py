@@ -13,7 +13,7 @@ def simulate_command(
     out: Annotated[Path, typer.Argument(help="Directory to write cutouts/ and catalog.csv into.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of galaxies.")] = 200,
     seed: Seed = 0,
-    size: Annotated[int, typer.Option(min=16, help="Cutout side in pixels (0.262\"/px).")] = 64,
+    size: Annotated[int, typer.Option(min=16, help='Cutout side in pixels (0.262"/px).')] = 64,
     ra: Annotated[float, typer.Option(help="Field centre RA, deg.")] = 150.0,
     dec: Annotated[float, typer.Option(help="Field centre Dec, deg.")] = 2.0,
     radius: Annotated[float, typer.Option(help="Field radius, deg.")] = 1.0,
@@ -30,8 +30,16 @@ def simulate_command(
 
     with RichProgress() as progress:
         progress.start(n, "simulate")
-        catalog = simulate_release(out, n, seed, size=size, ra_center=ra, dec_center=dec,
-                                   field_radius_deg=radius, progress=progress.advance)
+        catalog = simulate_release(
+            out,
+            n,
+            seed,
+            size=size,
+            ra_center=ra,
+            dec_center=dec,
+            field_radius_deg=radius,
+            progress=progress.advance,
+        )
     console.print(f"wrote {n} galaxies: {catalog}")
 
 

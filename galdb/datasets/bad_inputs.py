@@ -18,9 +18,19 @@ from PIL import Image
 def _good_fits(path: Path, ra: float, dec: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     header = fits.Header()
-    header.update(CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRVAL1=ra, CRVAL2=dec,
-                  CRPIX1=16.5, CRPIX2=16.5, CD1_1=-0.262 / 3600, CD2_2=0.262 / 3600,
-                  CD1_2=0.0, CD2_1=0.0, BANDS="grz")
+    header.update(
+        CTYPE1="RA---TAN",
+        CTYPE2="DEC--TAN",
+        CRVAL1=ra,
+        CRVAL2=dec,
+        CRPIX1=16.5,
+        CRPIX2=16.5,
+        CD1_1=-0.262 / 3600,
+        CD2_2=0.262 / 3600,
+        CD1_2=0.0,
+        CD2_1=0.0,
+        BANDS="grz",
+    )
     fits.PrimaryHDU(rng.normal(0, 1, (3, 32, 32)).astype(np.float32), header).writeto(path)
 
 

@@ -16,7 +16,11 @@ def uniform_sphere(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 
 
 def clustered(
-    n: int, rng: np.random.Generator, *, n_clusters: int = 2000, spread_deg: float = 0.05,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    n_clusters: int = 2000,
+    spread_deg: float = 0.05,
     background: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions with galaxy-like clustering: a uniform background plus Gaussian clumps."""
@@ -44,6 +48,7 @@ def write_catalog_csv(path: Path, n: int, seed: int = 0, *, chunk: int = 100_000
             z = rng.gamma(2.0, 0.1, m).round(4)
             morph = morphs[rng.integers(0, morphs.size, m)]
             for i in range(m):
-                writer.writerow([f"G{start + i:09d}", f"{ra[i]:.7f}", f"{dec[i]:.7f}",
-                                 mag[i], z[i], morph[i]])
+                writer.writerow(
+                    [f"G{start + i:09d}", f"{ra[i]:.7f}", f"{dec[i]:.7f}", mag[i], z[i], morph[i]]
+                )
     return path

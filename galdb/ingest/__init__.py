@@ -51,9 +51,17 @@ class IngestSummary:
 
 
 def ingest(
-    conn: psycopg.Connection, path: Path, release: str, *, catalog: Path | None = None,
-    fmt: str | None = None, columns: Columns | None = None, survey: str = "unspecified",
-    pixel_scale: float | None = None, bands: str | None = None, batch_size: int = 5000,
+    conn: psycopg.Connection,
+    path: Path,
+    release: str,
+    *,
+    catalog: Path | None = None,
+    fmt: str | None = None,
+    columns: Columns | None = None,
+    survey: str = "unspecified",
+    pixel_scale: float | None = None,
+    bands: str | None = None,
+    batch_size: int = 5000,
     progress: Progress | None = None,
 ) -> IngestSummary:
     """Ingest ``path`` into ``release``; resumable, idempotent, bad inputs quarantined.
@@ -74,11 +82,21 @@ def ingest(
     started = time.perf_counter()
     columns = columns or Columns()
     progress = progress or NoProgress()
-    source = open_source(path.resolve(), catalog=catalog.resolve() if catalog else None,
-                         fmt=fmt, columns=columns, pixel_scale=pixel_scale, bands=bands)
+    source = open_source(
+        path.resolve(),
+        catalog=catalog.resolve() if catalog else None,
+        fmt=fmt,
+        columns=columns,
+        pixel_scale=pixel_scale,
+        bands=bands,
+    )
     release_id = runs.ensure_release(conn, release, survey)
-    options = {"catalog": str(catalog) if catalog else None, "columns": vars(columns),
-               "pixel_scale": pixel_scale, "bands": bands}
+    options = {
+        "catalog": str(catalog) if catalog else None,
+        "columns": vars(columns),
+        "pixel_scale": pixel_scale,
+        "bands": bands,
+    }
     with runs.ingest_run(conn, release_id, str(source.path), source.format, options) as run_id:
         summary = IngestSummary(run_id, release, source.format, str(source.path))
         done = runs.completed_rows(conn, release_id, str(source.path), source.checksum)
@@ -93,8 +111,13 @@ def ingest(
 
 
 def _load(conn, source, release_id, run_id, batch_size, progress, summary) -> None:
-    track = dict(release_id=release_id, run_id=run_id, path=str(source.path),
-                 sha=source.checksum, size=source.size_bytes)
+    track = dict(
+        release_id=release_id,
+        run_id=run_id,
+        path=str(source.path),
+        sha=source.checksum,
+        size=source.size_bytes,
+    )
     runs.track_file(conn, **track)
     runs.add_counts(conn, run_id, n_files=1)
     conn.commit()

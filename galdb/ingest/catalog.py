@@ -160,8 +160,10 @@ def _encode(values: list) -> list[str]:
         return ["null" if v is None or not math.isfinite(v) else repr(v) for v in values]
     if kinds <= {str}:
         cache: dict[str, str] = {}  # catalog strings repeat a lot (classes, bands, flags)
-        return ["null" if v is None else cache.get(v) or cache.setdefault(v, json.dumps(v))
-                for v in values]
+        return [
+            "null" if v is None else cache.get(v) or cache.setdefault(v, json.dumps(v))
+            for v in values
+        ]
     return [json.dumps(v, default=str) for v in values]
 
 

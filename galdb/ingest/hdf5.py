@@ -75,7 +75,10 @@ def _plain(value: object) -> object:
 
 
 def hdf5_candidates(
-    path: Path, *, id_column: str | None = None, pixel_scale: float | None = None,
+    path: Path,
+    *,
+    id_column: str | None = None,
+    pixel_scale: float | None = None,
     bands: str | None = None,
 ) -> Iterator[Candidate]:
     """One candidate per image, read ``CHUNK`` images at a time (memory stays bounded)."""
@@ -102,8 +105,12 @@ def hdf5_candidates(
                 values = {name: _plain(columns[name][offset]) for name in names}
                 source_id = str(values[id_column]) if id_column else f"{path.stem}:{index}"
                 pixels = Pixels(
-                    uri=str(path), member=IMAGES, index=index, bands=band_names,
-                    pixel_scale=float(scale) if scale is not None else None, shape=shape,
+                    uri=str(path),
+                    member=IMAGES,
+                    index=index,
+                    bands=band_names,
+                    pixel_scale=float(scale) if scale is not None else None,
+                    shape=shape,
                 )
                 yield Candidate(
                     source_id=source_id,
@@ -116,8 +123,13 @@ def hdf5_candidates(
 
 
 def _galaxy(
-    source_id: str, values: dict, pixels: Pixels, image: np.ndarray,
-    ra_name: str | None, dec_name: str | None, id_column: str | None,
+    source_id: str,
+    values: dict,
+    pixels: Pixels,
+    image: np.ndarray,
+    ra_name: str | None,
+    dec_name: str | None,
+    id_column: str | None,
 ) -> Galaxy:
     if image.dtype.kind == "f" and not np.isfinite(image).any():
         raise BadInput(Code.ALL_NAN, "every pixel is NaN or infinite")

@@ -20,8 +20,18 @@ from galdb.ingest.runs import add_counts
 from galdb.progress import NoProgress, Progress
 
 GALAXY_COLUMNS = (
-    "release_id", "source_id", "ra", "dec", "pixel_uri", "pixel_member", "pixel_index",
-    "bands", "pixel_scale", "shape", "props", "ingest_run_id",
+    "release_id",
+    "source_id",
+    "ra",
+    "dec",
+    "pixel_uri",
+    "pixel_member",
+    "pixel_index",
+    "bands",
+    "pixel_scale",
+    "shape",
+    "props",
+    "ingest_run_id",
 )
 COPY_GALAXIES = f"COPY galdb.galaxies ({', '.join(GALAXY_COLUMNS)}) FROM STDIN"
 COPY_QUARANTINE = (
@@ -54,13 +64,33 @@ def _json(props: dict | str) -> str:
 def galaxy_row(g: Galaxy, release_id: int, run_id: int) -> tuple:
     p = g.pixels
     if p is None:  # a catalog-only row: the common case for big catalogs, kept short
-        return (release_id, g.source_id, g.ra, g.dec, None, None, None, None, None, None,
-                _json(g.props), run_id)
+        return (
+            release_id,
+            g.source_id,
+            g.ra,
+            g.dec,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            _json(g.props),
+            run_id,
+        )
     return (
-        release_id, g.source_id, g.ra, g.dec,
-        p.uri if p else None, p.member if p else None, p.index if p else None,
-        p.bands if p else None, p.pixel_scale if p else None,
-        list(p.shape) if p and p.shape else None, _json(g.props), run_id,
+        release_id,
+        g.source_id,
+        g.ra,
+        g.dec,
+        p.uri if p else None,
+        p.member if p else None,
+        p.index if p else None,
+        p.bands if p else None,
+        p.pixel_scale if p else None,
+        list(p.shape) if p and p.shape else None,
+        _json(g.props),
+        run_id,
     )
 
 
@@ -78,8 +108,13 @@ class Loader:
     """
 
     def __init__(
-        self, conn: psycopg.Connection, release_id: int, run_id: int, *,
-        batch_size: int = 2000, progress: Progress | None = None,
+        self,
+        conn: psycopg.Connection,
+        release_id: int,
+        run_id: int,
+        *,
+        batch_size: int = 2000,
+        progress: Progress | None = None,
     ):
         self.conn, self.release_id, self.run_id = conn, release_id, run_id
         self.batch_size = batch_size
@@ -118,8 +153,14 @@ class Loader:
             if isinstance(c, Rejected):
                 rejected.append(c)
             elif c.source_id in seen or stored.get(c.source_id) == self.run_id:
-                rejected.append(Rejected(c.source, c.where(), Code.DUPLICATE_ID,
-                                         f"source id {c.source_id!r} appears more than once"))
+                rejected.append(
+                    Rejected(
+                        c.source,
+                        c.where(),
+                        Code.DUPLICATE_ID,
+                        f"source id {c.source_id!r} appears more than once",
+                    )
+                )
             elif c.source_id in stored:
                 present += 1
             else:
@@ -130,8 +171,13 @@ class Loader:
                     rejected.append(Rejected(c.source, c.where(), exc.code, exc.reason))
         inserted = self._copy_galaxies(galaxies, rejected)
         self._copy_quarantine(rejected)
-        add_counts(self.conn, self.run_id, n_inserted=inserted, n_present=present,
-                   n_quarantined=len(rejected))
+        add_counts(
+            self.conn,
+            self.run_id,
+            n_inserted=inserted,
+            n_present=present,
+            n_quarantined=len(rejected),
+        )
         self.conn.commit()
         self._count(inserted, present, rejected)
         self.progress.advance(len(batch))
@@ -157,8 +203,10 @@ class Loader:
             return self._insert_one_by_one(galaxies, rejected)
 
     def _insert_one_by_one(self, galaxies: list[Galaxy], rejected: list[Rejected]) -> int:
-        sql = (f"INSERT INTO galdb.galaxies ({', '.join(GALAXY_COLUMNS)}) "
-               f"VALUES ({', '.join(['%s'] * len(GALAXY_COLUMNS))})")
+        sql = (
+            f"INSERT INTO galdb.galaxies ({', '.join(GALAXY_COLUMNS)}) "
+            f"VALUES ({', '.join(['%s'] * len(GALAXY_COLUMNS))})"
+        )
         inserted = 0
         for g in galaxies:
             try:
@@ -176,5 +224,6 @@ class Loader:
             return
         with self.conn.cursor() as cur, cur.copy(COPY_QUARANTINE) as cp:
             for r in rejected:
-                cp.write_row((self.run_id, self.release_id, r.source, r.item, str(r.code),
-                              r.reason))
+                cp.write_row(
+                    (self.run_id, self.release_id, r.source, r.item, str(r.code), r.reason)
+                )

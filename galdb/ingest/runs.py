@@ -93,8 +93,10 @@ def ingest_run(
 def add_counts(conn: psycopg.Connection, run_id: int, **counts: int) -> None:
     """Add to a run's counters (n_inserted, n_present, n_quarantined, n_files)."""
     sets = ", ".join(f"{name} = {name} + %({name})s" for name in counts)
-    conn.execute(f"UPDATE galdb.ingest_runs SET {sets} WHERE run_id = %(run_id)s",
-                 {**counts, "run_id": run_id})
+    conn.execute(
+        f"UPDATE galdb.ingest_runs SET {sets} WHERE run_id = %(run_id)s",
+        {**counts, "run_id": run_id},
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -124,8 +126,15 @@ def completed_rows(conn: psycopg.Connection, release_id: int, path: str, sha: st
 
 
 def track_file(
-    conn: psycopg.Connection, release_id: int, run_id: int, path: str, sha: str, size: int,
-    *, rows_done: int = 0, completed: bool = False,
+    conn: psycopg.Connection,
+    release_id: int,
+    run_id: int,
+    path: str,
+    sha: str,
+    size: int,
+    *,
+    rows_done: int = 0,
+    completed: bool = False,
 ) -> None:
     """Record (or update) an input file's checksum and progress for this release."""
     conn.execute(

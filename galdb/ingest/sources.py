@@ -62,8 +62,13 @@ def detect_format(path: Path, catalog: Path | None) -> str:
 
 
 def open_source(
-    path: Path, *, catalog: Path | None = None, fmt: str | None = None,
-    columns: Columns | None = None, pixel_scale: float | None = None, bands: str | None = None,
+    path: Path,
+    *,
+    catalog: Path | None = None,
+    fmt: str | None = None,
+    columns: Columns | None = None,
+    pixel_scale: float | None = None,
+    bands: str | None = None,
 ) -> Source:
     """Resolve the user's input into a :class:`Source` (nothing is read beyond listings)."""
     if not path.exists():
@@ -75,18 +80,37 @@ def open_source(
         raise GaldbError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     columns = columns or Columns()
     if fmt == "hdf5":
-        return Source(fmt, path, sha256_file(path), path.stat().st_size, None,
-                      lambda: hdf5.hdf5_candidates(path, id_column=columns.id,
-                                                   pixel_scale=pixel_scale, bands=bands))
+        return Source(
+            fmt,
+            path,
+            sha256_file(path),
+            path.stat().st_size,
+            None,
+            lambda: hdf5.hdf5_candidates(
+                path, id_column=columns.id, pixel_scale=pixel_scale, bands=bands
+            ),
+        )
     if fmt == "catalog":
         table = catalog or path
         base = path if path.is_dir() else table.parent
-        return Source(fmt, table, sha256_file(table), table.stat().st_size, None,
-                      lambda: catalog_candidates(table, columns, base))
+        return Source(
+            fmt,
+            table,
+            sha256_file(table),
+            table.stat().st_size,
+            None,
+            lambda: catalog_candidates(table, columns, base),
+        )
     root = path if path.is_dir() else path.parent
     files = list_files(path) if path.is_dir() else [path]
     if not files:
         raise GaldbError(f"{path}: no files to ingest")
     size = sum(f.stat().st_size for f in files)
-    return Source(fmt, path, sha256_listing(root, files), size, len(files),
-                  lambda: directory_candidates(root, files))
+    return Source(
+        fmt,
+        path,
+        sha256_listing(root, files),
+        size,
+        len(files),
+        lambda: directory_candidates(root, files),
+    )

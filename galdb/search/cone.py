@@ -65,8 +65,13 @@ def cone_search_sql(release: bool = False) -> str:
 
 
 def cone_search(
-    conn: psycopg.Connection, ra: float, dec: float, radius_deg: float, *,
-    release: str | None = None, limit: int | None = None,
+    conn: psycopg.Connection,
+    ra: float,
+    dec: float,
+    radius_deg: float,
+    *,
+    release: str | None = None,
+    limit: int | None = None,
 ) -> list[ConeMatch]:
     """Galaxies within ``radius_deg`` of (``ra``, ``dec``), nearest first, exact separations."""
     if not -90.0 <= dec <= 90.0:

@@ -26,8 +26,9 @@ def test_every_command_has_help_with_an_example(name, command):
 
 
 def test_console_script_help():
-    out = subprocess.run([sys.executable, "-m", "galdb", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "galdb", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for name in ("ingest", "cone", "sql", "simulate", "demo", "db"):
         assert name in out
 

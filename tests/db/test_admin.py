@@ -19,12 +19,25 @@ def test_status_reports_versions_and_counts(settings):
 
 def test_schema_objects_exist(settings):
     with connect(settings) as conn:
-        tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'galdb'")}
-        assert {"surveys", "releases", "ingest_runs", "ingest_files", "galaxies",
-                "quarantine", "catalog"} <= tables
-        indexes = {r[0] for r in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'galaxies'")}
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'galdb'"
+            )
+        }
+        assert {
+            "surveys",
+            "releases",
+            "ingest_runs",
+            "ingest_files",
+            "galaxies",
+            "quarantine",
+            "catalog",
+        } <= tables
+        indexes = {
+            r[0]
+            for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'galaxies'")
+        }
         assert "galaxies_zone_ra_idx" in indexes
         assert "galaxies_release_source_key" in indexes
 
@@ -34,5 +47,6 @@ def test_reader_role_cannot_write(settings):
         row = conn.execute(
             "SELECT has_table_privilege('galdb_reader', 'galdb.galaxies', 'INSERT'), "
             "has_table_privilege('galdb_reader', 'galdb.galaxies', 'SELECT'), "
-            "rolsuper FROM pg_roles WHERE rolname = 'galdb_reader'").fetchone()
+            "rolsuper FROM pg_roles WHERE rolname = 'galdb_reader'"
+        ).fetchone()
     assert row == (False, True, False)

@@ -40,11 +40,15 @@ def seeded(conn, unique_release):
     conn.execute("INSERT INTO galdb.surveys (name) VALUES ('ro-test') ON CONFLICT DO NOTHING")
     conn.execute(
         "INSERT INTO galdb.releases (survey_id, name) "
-        "SELECT survey_id, %s FROM galdb.surveys WHERE name = 'ro-test'", (unique_release,))
+        "SELECT survey_id, %s FROM galdb.surveys WHERE name = 'ro-test'",
+        (unique_release,),
+    )
     conn.execute(
         "INSERT INTO galdb.galaxies (release_id, source_id, ra, dec, props) "
         "SELECT release_id, 'g' || i, i, 0, jsonb_build_object('mag', 18 + i / 10.0) "
-        "FROM galdb.releases, generate_series(1, 5) AS i WHERE name = %s", (unique_release,))
+        "FROM galdb.releases, generate_series(1, 5) AS i WHERE name = %s",
+        (unique_release,),
+    )
     conn.commit()
     return unique_release
 
@@ -53,7 +57,8 @@ def _snapshot(conn):
     return conn.execute(
         "SELECT (SELECT count(*) FROM galdb.galaxies), (SELECT count(*) FROM galdb.surveys), "
         "(SELECT sum(ra) FROM galdb.galaxies), "
-        "(SELECT last_value FROM galdb.galaxies_galaxy_id_seq)").fetchone()
+        "(SELECT last_value FROM galdb.galaxies_galaxy_id_seq)"
+    ).fetchone()
 
 
 def test_select_works(settings, seeded):

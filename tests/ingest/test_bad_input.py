@@ -17,8 +17,12 @@ def test_bad_cutouts_each_quarantined_once(conn, tmp_path, unique_release):
     expected = write_bad_cutouts(tmp_path / "cutouts")
     summary = ingest(conn, tmp_path / "cutouts", unique_release)
     good = sorted(name.rsplit(".", 1)[0] for name, code in expected.items() if code is None)
-    stored = [r[0] for r in conn.execute(
-        "SELECT source_id FROM galdb.catalog WHERE release = %s ORDER BY 1", (unique_release,))]
+    stored = [
+        r[0]
+        for r in conn.execute(
+            "SELECT source_id FROM galdb.catalog WHERE release = %s ORDER BY 1", (unique_release,)
+        )
+    ]
     assert stored == good
     rows = _quarantine(conn, summary.run_id)
     got = {source.rsplit("/", 1)[-1]: code for source, _, code, _ in rows}
@@ -36,7 +40,9 @@ def test_bad_catalog_rows_each_quarantined_once(conn, tmp_path, unique_release):
     assert got == {row: code for row, code in expected.items() if code is not None}
     stored = conn.execute(
         "SELECT source_id, ra, dec, props->>'note' FROM galdb.catalog WHERE release = %s "
-        "ORDER BY 1", (unique_release,)).fetchall()
+        "ORDER BY 1",
+        (unique_release,),
+    ).fetchall()
     assert stored == [("a", 10.0, 20.0, "note a"), ("g", 359.999, -89.5, "note g")]
     assert all(str(catalog) == source for source, *_ in rows)
 

@@ -19,8 +19,10 @@ def _read_csv(path):
 
 
 def _stored(conn, release, columns="source_id, ra, dec"):
-    return {r[0]: r[1:] for r in conn.execute(
-        f"SELECT {columns} FROM galdb.catalog WHERE release = %s", (release,))}
+    return {
+        r[0]: r[1:]
+        for r in conn.execute(f"SELECT {columns} FROM galdb.catalog WHERE release = %s", (release,))
+    }
 
 
 def test_decals_dr9_fits_cutouts(conn, unique_release):
@@ -33,7 +35,8 @@ def test_decals_dr9_fits_cutouts(conn, unique_release):
         _, name_ra, name_dec = sid.split("_")
         # The WCS centre and the file name agree to far better than a pixel (0.262").
         sep = SkyCoord(ra * u.deg, dec * u.deg).separation(
-            SkyCoord(float(name_ra) * u.deg, float(name_dec) * u.deg))
+            SkyCoord(float(name_ra) * u.deg, float(name_dec) * u.deg)
+        )
         assert sep < 0.01 * u.arcsec
         assert (bands, shape) == ("g,r,z", [3, 256, 256])
         assert scale == pytest.approx(0.262, rel=1e-3)
@@ -42,9 +45,13 @@ def test_decals_dr9_fits_cutouts(conn, unique_release):
 def test_zoobot_rings_jpeg_catalog(conn, unique_release):
     root = real_dir("zoobot_gzdecals_rings")
     rows = _read_csv(root / "catalog.csv")
-    summary = ingest(conn, root, unique_release, catalog=root / "catalog.csv",
-                     columns=Columns(id="iauname", ra="ra_deg", dec="dec_deg",
-                                     file="image_file"))
+    summary = ingest(
+        conn,
+        root,
+        unique_release,
+        catalog=root / "catalog.csv",
+        columns=Columns(id="iauname", ra="ra_deg", dec="dec_deg", file="image_file"),
+    )
     assert (summary.inserted, summary.quarantined) == (len(rows), 0) == (376, 0)
     stored = _stored(conn, unique_release, "source_id, ra, dec, props->'ring', shape")
     for row in rows:
@@ -53,7 +60,8 @@ def test_zoobot_rings_jpeg_catalog(conn, unique_release):
         assert ring == int(row["ring"]) and shape == [3, 424, 424]
     rings = conn.execute(
         "SELECT count(*) FROM galdb.catalog WHERE release = %s AND (props->>'ring')::int = 1",
-        (unique_release,)).fetchone()[0]
+        (unique_release,),
+    ).fetchone()[0]
     assert rings == 188
 
 
@@ -64,8 +72,7 @@ def test_gz2_images_without_coordinates(conn, unique_release):
     assert (summary.inserted, summary.quarantined) == (len(rows), 0) == (1600, 0)
     stored = _stored(conn, unique_release, "source_id, ra, props->>'label_name'")
     assert all(ra is None for ra, _ in stored.values())
-    assert {r["galaxy_id"]: r["label_name"] for r in rows} == {
-        k: v[1] for k, v in stored.items()}
+    assert {r["galaxy_id"]: r["label_name"] for r in rows} == {k: v[1] for k, v in stored.items()}
 
 
 def test_gz1_objids_keep_every_digit(conn, unique_release):
@@ -96,7 +103,9 @@ def test_single_fits_frames(conn, unique_release, name):
     assert summary.inserted >= 1
     wcs_frames = conn.execute(
         "SELECT source_id, ra, dec, shape FROM galdb.catalog WHERE release = %s AND "
-        "source_id = 'spitzer_example_image'", (unique_release,)).fetchall()
+        "source_id = 'spitzer_example_image'",
+        (unique_release,),
+    ).fetchall()
     if name == "photutils_spitzer_glimpse":
-        (_, ra, dec, shape), = wcs_frames
+        ((_, ra, dec, shape),) = wcs_frames
         assert ra is not None and shape[0] == 1

@@ -12,8 +12,9 @@ from galdb.ingest import ingest
 
 def _content(conn, release):
     return conn.execute(
-        "SELECT source_id, ra, dec, props FROM galdb.catalog WHERE release = %s "
-        "ORDER BY source_id", (release,)).fetchall()
+        "SELECT source_id, ra, dec, props FROM galdb.catalog WHERE release = %s ORDER BY source_id",
+        (release,),
+    ).fetchall()
 
 
 def test_reingest_is_idempotent(conn, tmp_path, unique_release):
@@ -36,10 +37,20 @@ def test_killed_ingest_resumes_to_the_same_rows(conn, settings, tmp_path, unique
     ingest(conn, catalog, clean)
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "galdb", "ingest", str(catalog), "--release", unique_release,
-         "--batch-size", "500"],
+        [
+            sys.executable,
+            "-m",
+            "galdb",
+            "ingest",
+            str(catalog),
+            "--release",
+            unique_release,
+            "--batch-size",
+            "500",
+        ],
         env={**os.environ, "GALDB_HOME": str(settings.home)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 120
     stored = 0
@@ -59,7 +70,12 @@ def test_killed_ingest_resumes_to_the_same_rows(conn, settings, tmp_path, unique
     resumed = ingest(conn, catalog, unique_release)
     assert resumed.present >= 2000 and resumed.inserted + resumed.present == 30_000
     assert _content(conn, unique_release) == _content(conn, clean)
-    statuses = [r[0] for r in conn.execute(
-        "SELECT status FROM galdb.ingest_runs r JOIN galdb.releases USING (release_id) "
-        "WHERE name = %s ORDER BY run_id", (unique_release,))]
+    statuses = [
+        r[0]
+        for r in conn.execute(
+            "SELECT status FROM galdb.ingest_runs r JOIN galdb.releases USING (release_id) "
+            "WHERE name = %s ORDER BY run_id",
+            (unique_release,),
+        )
+    ]
     assert statuses == ["interrupted", "completed"]

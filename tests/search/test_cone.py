@@ -29,8 +29,10 @@ def sky(settings):
     release = "cone-test-sky"
     with connect(settings) as conn:
         rid = runs.ensure_release(conn, release, "test")
-        with conn.cursor() as cur, cur.copy(
-                "COPY galdb.galaxies (release_id, source_id, ra, dec) FROM STDIN") as cp:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY galdb.galaxies (release_id, source_id, ra, dec) FROM STDIN") as cp,
+        ):
             for i, (a, b) in enumerate(zip(ra, dec, strict=True)):
                 cp.write_row((rid, f"p{i}", float(a), float(b)))
         conn.commit()
@@ -38,16 +40,16 @@ def sky(settings):
 
 
 CENTRES = [
-    (10.0, 20.0, 2.0),        # ordinary
-    (0.0, 0.0, 0.5),          # on RA = 0
-    (359.95, 10.0, 0.3),      # wraps past 360
-    (0.01, 10.0, 0.3),        # wraps below 0
-    (0.0, 89.9, 0.5),         # contains the north pole
-    (180.0, -89.95, 0.2),     # contains the south pole
-    (90.0, 90.0, 0.1),        # centred on the pole
-    (45.0, 88.0, 2.5),        # reaches over the pole
-    (200.0, -30.0, 15.0),     # large
-    (300.0, 5.0, 1 / 60),     # 1 arcmin
+    (10.0, 20.0, 2.0),  # ordinary
+    (0.0, 0.0, 0.5),  # on RA = 0
+    (359.95, 10.0, 0.3),  # wraps past 360
+    (0.01, 10.0, 0.3),  # wraps below 0
+    (0.0, 89.9, 0.5),  # contains the north pole
+    (180.0, -89.95, 0.2),  # contains the south pole
+    (90.0, 90.0, 0.1),  # centred on the pole
+    (45.0, 88.0, 2.5),  # reaches over the pole
+    (200.0, -30.0, 15.0),  # large
+    (300.0, 5.0, 1 / 60),  # 1 arcmin
 ]
 
 
@@ -77,18 +79,24 @@ def test_random_cones(conn, sky):
 
 
 def test_uses_the_zone_index(conn, sky):
-    plan = "\n".join(r[0] for r in conn.execute(
-        "EXPLAIN SELECT g.galaxy_id FROM galdb.cone_zone_ranges(10, 20, 0.1) z "
-        "JOIN galdb.galaxies g ON g.zone = z.zone AND g.ra BETWEEN z.ra_lo AND z.ra_hi"))
+    plan = "\n".join(
+        r[0]
+        for r in conn.execute(
+            "EXPLAIN SELECT g.galaxy_id FROM galdb.cone_zone_ranges(10, 20, 0.1) z "
+            "JOIN galdb.galaxies g ON g.zone = z.zone AND g.ra BETWEEN z.ra_lo AND z.ra_hi"
+        )
+    )
     assert "galaxies_zone_ra_idx" in plan
 
 
 def test_sql_function_is_the_same(conn, sky):
     release = sky[0]
-    rows = conn.execute(cone_search_sql(release=True),
-                        {"ra": 0.0, "dec": 0.0, "radius": 0.5, "release": release}).fetchall()
-    assert [r[0] for r in rows] == [m.galaxy_id for m in cone_search(
-        conn, 0.0, 0.0, 0.5, release=release)]
+    rows = conn.execute(
+        cone_search_sql(release=True), {"ra": 0.0, "dec": 0.0, "radius": 0.5, "release": release}
+    ).fetchall()
+    assert [r[0] for r in rows] == [
+        m.galaxy_id for m in cone_search(conn, 0.0, 0.0, 0.5, release=release)
+    ]
 
 
 @pytest.mark.parametrize(("ra0", "dec0", "radius"), [(0, 91, 1), (0, 0, 0), (0, 0, -1)])
@@ -105,8 +113,10 @@ def test_sql_function_rejects_bad_arguments(conn):
     conn.rollback()
 
 
-@pytest.mark.parametrize(("text", "deg"), [("2arcmin", 2 / 60), ("30 arcsec", 30 / 3600),
-                                           ("0.5deg", 0.5), ("1.5 degree", 1.5)])
+@pytest.mark.parametrize(
+    ("text", "deg"),
+    [("2arcmin", 2 / 60), ("30 arcsec", 30 / 3600), ("0.5deg", 0.5), ("1.5 degree", 1.5)],
+)
 def test_parse_angle(text, deg):
     assert parse_angle(text) == pytest.approx(deg)
 
