@@ -19,3 +19,12 @@ Out = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")]
+Model = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "-m",
+        help="timm:<name> (random init), hf-hub:<repo> (e.g. "
+        "hf-hub:mwalmsley/zoobot-encoder-convnext_nano) or checkpoint:<path>.",
+    ),
+]

@@ -26,6 +26,17 @@ def sql_file(name: str) -> str:
     return resources.files("galdb").joinpath("sql", name).read_text()
 
 
+def run_sql(script: str) -> None:
+    """Run a multi-statement SQL script inside the current migration's transaction.
+
+    It goes to psycopg with no parameters, so ``%`` (as in ``format('%s', …)``) and ``:name``
+    reach PostgreSQL untouched.
+    """
+    from alembic import op
+
+    op.get_bind().connection.driver_connection.execute(script)
+
+
 def head_revision() -> str:
     """The newest revision this version of galdb knows."""
     return ScriptDirectory.from_config(_config()).get_current_head() or ""

@@ -27,16 +27,30 @@ IMAGES = "images"
 CHUNK = 256
 
 
-def _layout(images: h5py.Dataset, path: Path) -> tuple[str, tuple[int, int, int]]:
-    """'channels_first' or 'channels_last' and the per-galaxy (bands, height, width)."""
-    shape = images.shape
-    if len(shape) == 3:  # (N, H, W): single band
-        return "single", (1, shape[1], shape[2])
-    # Bands are few and fewer than pixels on a side; that tells the two 4-D layouts apart.
+def image_layout(shape: tuple[int, ...]) -> str | None:
+    """'single', 'channels_first' or 'channels_last' for an (N, …) image array; else None.
+
+    Bands are few and fewer than pixels on a side; that tells the two 4-D layouts apart.
+    """
+    if len(shape) == 3:
+        return "single"
     if len(shape) == 4 and shape[1] <= 16 and shape[1] < shape[2]:
-        return "channels_first", (shape[1], shape[2], shape[3])
+        return "channels_first"
     if len(shape) == 4 and shape[3] <= 16 and shape[3] < shape[2]:
-        return "channels_last", (shape[3], shape[1], shape[2])
+        return "channels_last"
+    return None
+
+
+def _layout(images: h5py.Dataset, path: Path) -> tuple[str, tuple[int, int, int]]:
+    """The layout and the per-galaxy (bands, height, width)."""
+    shape = images.shape
+    layout = image_layout(shape)
+    if layout == "single":
+        return layout, (1, shape[1], shape[2])
+    if layout == "channels_first":
+        return layout, (shape[1], shape[2], shape[3])
+    if layout == "channels_last":
+        return layout, (shape[3], shape[1], shape[2])
     raise GaldbError(
         f"{path}: dataset {IMAGES!r} has shape {shape}; expected (N, bands, H, W), "
         "(N, H, W, bands) or (N, H, W)"

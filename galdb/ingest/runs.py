@@ -145,3 +145,14 @@ def track_file(
         "completed = EXCLUDED.completed, run_id = EXCLUDED.run_id, updated_at = now()",
         (release_id, path, sha, size, rows_done, completed, run_id),
     )
+
+
+def release_id_of(conn: psycopg.Connection, release: str) -> int:
+    """The id of an existing release; a clear error names the known ones otherwise."""
+    row = conn.execute(
+        "SELECT release_id FROM galdb.releases WHERE name = %s", (release,)
+    ).fetchone()
+    if row is None:
+        known = [r[0] for r in conn.execute("SELECT name FROM galdb.releases ORDER BY 1")]
+        raise GaldbError(f"no release {release!r}; known: {', '.join(known) or 'none yet'}")
+    return row[0]

@@ -5,9 +5,7 @@ Revises:
 Create Date: 2026-11-28
 """
 
-from alembic import op
-
-from galdb.db.migrate import sql_file
+from galdb.db.migrate import run_sql, sql_file
 
 revision = "0001"
 down_revision = None
@@ -118,11 +116,9 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA galdb GRANT SELECT ON TABLES TO galdb_reader;
 
 
 def upgrade() -> None:
-    # exec_driver_sql: the SQL goes to the server as written (no bind-parameter parsing).
-    bind = op.get_bind()
     for script in (TABLES, sql_file("cone_search.sql"), sql_file("views.sql"), READER):
-        bind.exec_driver_sql(script)
+        run_sql(script)
 
 
 def downgrade() -> None:
-    op.get_bind().exec_driver_sql("DROP SCHEMA galdb CASCADE")
+    run_sql("DROP SCHEMA galdb CASCADE")

@@ -1,0 +1,183 @@
+"""Batch embedding: every galaxy lacking a vector for a model, streamed through the model.
+
+DataLoader workers each read a shard of the galaxies (``galaxy_id % workers``) page by page
+from PostgreSQL, read the pixels from the survey files and preprocess them; the main process
+runs the model in inference mode and writes the vectors with binary COPY, one transaction per
+batch. Memory is bounded by pages and batches, not by the release; a killed run loses at most
+one batch and the next run embeds exactly the galaxies still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+import torch
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from galdb.errors import GaldbError
+from galdb.lvm import registry
+from galdb.lvm.pixels import read_pixels
+from galdb.lvm.preprocess import Preprocessing, to_tensor
+from galdb.lvm.specs import LoadedModel
+from galdb.progress import NoProgress, Progress
+
+PAGE = 256
+LOCK_NAMESPACE = 7_201_406  # advisory lock (namespace, model_id): one embed per model at a time
+
+
+PIXEL_COLUMNS = "g.galaxy_id, g.pixel_uri, g.pixel_member, g.pixel_index, g.bands"
+
+
+def missing_sql(
+    record: registry.ModelRecord,
+    release: bool,
+    sharded: bool,
+    *,
+    select: str = PIXEL_COLUMNS,
+    page: bool = True,
+) -> str:
+    """Galaxies with pixels and no vector for the model, after a galaxy id, in id order."""
+    return (
+        f"SELECT {select} FROM galdb.galaxies AS g "
+        "WHERE g.galaxy_id > %(after)s AND g.pixel_uri IS NOT NULL"
+        + (" AND g.release_id = %(release_id)s" if release else "")
+        + (" AND g.galaxy_id %% %(workers)s = %(worker)s" if sharded else "")
+        + f" AND NOT EXISTS (SELECT 1 FROM galdb.{record.partition} AS e"
+        " WHERE e.galaxy_id = g.galaxy_id)"
+        + (" ORDER BY g.galaxy_id LIMIT %(page)s" if page else "")
+    )
+
+
+class MissingGalaxies(IterableDataset):
+    """Yields (galaxy_id, input tensor or None if the pixels could not be read)."""
+
+    def __init__(
+        self, url: str, record: registry.ModelRecord, release_id: int | None, prep: Preprocessing
+    ):
+        super().__init__()
+        self.url, self.record, self.release_id, self.prep = url, record, release_id, prep
+
+    def __iter__(self) -> Iterator[tuple[int, torch.Tensor | None]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        query = missing_sql(self.record, self.release_id is not None, workers > 1)
+        params = {
+            "release_id": self.release_id,
+            "workers": workers,
+            "worker": worker,
+            "page": PAGE,
+            "after": 0,
+        }
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while rows := conn.execute(query, params).fetchall():
+                for galaxy_id, uri, member, index, bands in rows:
+                    yield galaxy_id, self._tensor(uri, member, index, bands)
+                params["after"] = rows[-1][0]
+
+    def _tensor(self, uri, member, index, bands) -> torch.Tensor | None:
+        try:
+            pixels = read_pixels(uri, member, index)
+        except GaldbError:
+            return None  # reported by the main process; retried on the next run
+        return to_tensor(pixels, (bands or "").split(","), self.prep)
+
+
+def collate(items: list[tuple[int, torch.Tensor | None]]):
+    ok = [(i, x) for i, x in items if x is not None]
+    failed = [i for i, x in items if x is None]
+    ids = [i for i, _ in ok]
+    batch = torch.stack([x for _, x in ok]) if ok else None
+    return ids, batch, failed
+
+
+@dataclass
+class EmbedSummary:
+    """What one ``galdb embed`` did."""
+
+    model_id: int
+    spec: str
+    embedding_dim: int
+    embedded: int = 0
+    failed: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    index_built: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+
+def count_missing(conn, record: registry.ModelRecord, release_id: int | None) -> int:
+    query = missing_sql(record, release_id is not None, False, select="count(*)", page=False)
+    return conn.execute(query, {"after": 0, "release_id": release_id}).fetchone()[0]
+
+
+def write_vectors(
+    conn: psycopg.Connection, record: registry.ModelRecord, ids: list[int], vectors: np.ndarray
+) -> None:
+    """COPY (binary) one batch of vectors into the model's partition and commit."""
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            f"COPY galdb.{record.partition} (model_id, galaxy_id, embedding) "
+            "FROM STDIN WITH (FORMAT BINARY)"
+        ) as cp,
+    ):
+        cp.set_types(["integer", "bigint", "halfvec"])
+        for galaxy_id, vector in zip(ids, vectors, strict=True):
+            cp.write_row((record.model_id, galaxy_id, HalfVector(vector)))
+    conn.commit()
+
+
+def embed(
+    conn: psycopg.Connection,
+    url: str,
+    loaded: LoadedModel,
+    *,
+    release_id: int | None = None,
+    batch_size: int = 64,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> EmbedSummary:
+    """Embed every galaxy (of a release) that has no vector for ``loaded`` yet."""
+    progress = progress or NoProgress()
+    register_vector(conn)
+    record = registry.register(conn, loaded)
+    summary = EmbedSummary(record.model_id, record.spec, record.embedding_dim)
+    if not conn.execute(
+        "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, record.model_id)
+    ).fetchone()[0]:
+        raise GaldbError(f"another `galdb embed` for {record.spec} is running")
+    started = time.perf_counter()
+    try:
+        progress.start(count_missing(conn, record, release_id), f"embed {record.spec}")
+        conn.commit()
+        data = MissingGalaxies(url, record, release_id, loaded.preprocessing)
+        loader = DataLoader(
+            data,
+            batch_size=batch_size,
+            num_workers=workers,
+            collate_fn=collate,
+            persistent_workers=False,
+        )
+        with torch.inference_mode():
+            for ids, batch, failed in loader:
+                summary.failed.extend(failed)
+                if ids:
+                    vectors = loaded.model(batch).float().numpy()
+                    write_vectors(conn, record, ids, vectors)
+                    summary.embedded += len(ids)
+                progress.advance(len(ids) + len(failed))
+        summary.seconds = time.perf_counter() - started
+        summary.index_built = registry.ensure_index(conn, record)
+    finally:
+        conn.rollback()
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, record.model_id))
+        conn.commit()
+    return summary
