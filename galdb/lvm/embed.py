@@ -181,3 +181,20 @@ def embed(
         conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, record.model_id))
         conn.commit()
     return summary
+
+
+def embed_file(loaded: LoadedModel, path) -> np.ndarray:
+    """The vector of an external cutout (FITS, JPEG, PNG), preprocessed as the catalog was."""
+    from pathlib import Path
+
+    from galdb.ingest.cutouts import inspect_cutout
+    from galdb.ingest.records import BadInput
+
+    try:
+        info = inspect_cutout(Path(path))
+    except BadInput as exc:
+        raise GaldbError(f"{path}: {exc.reason}") from exc
+    pixels = read_pixels(str(path), info.member)
+    x = to_tensor(pixels, (info.bands or "").split(","), loaded.preprocessing)
+    with torch.inference_mode():
+        return loaded.model(x.unsqueeze(0)).float().numpy()[0]

@@ -1,0 +1,130 @@
+"""``galdb search`` as one library call: resolve the query, search, draw the grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from galdb.db.connect import connect
+from galdb.db.settings import Settings
+from galdb.errors import GaldbError
+from galdb.lvm import registry
+from galdb.search.cone import parse_angle
+from galdb.search.grid import save_grid, tile
+from galdb.search.similar import (
+    Filters,
+    Neighbour,
+    find_galaxy,
+    nearest_galaxy,
+    search,
+    stored_vector,
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """Exactly one of: a galaxy (source id), a position, or an image file."""
+
+    like: str | None = None
+    position: tuple[float, float] | None = None
+    image: Path | None = None
+
+
+@dataclass
+class SearchResult:
+    description: str
+    query_galaxy: int | None
+    neighbours: list[Neighbour] = field(default_factory=list)
+
+
+def _query_vector(conn, record, query: Query) -> tuple[np.ndarray, int | None, str]:
+    if query.image is not None:
+        from galdb.lvm.embed import embed_file
+        from galdb.lvm.specs import load_model
+
+        loaded = load_model(record.spec)
+        if registry.register(conn, loaded).model_id != record.model_id:
+            raise GaldbError(
+                f"{record.spec} now has other weights than the stored vectors; "
+                "re-run galdb embed for it"
+            )
+        return embed_file(loaded, query.image), None, str(query.image)
+    if query.position is not None:
+        galaxy_id = nearest_galaxy(conn, *query.position)
+        label = f"({query.position[0]}, {query.position[1]}) -> galaxy {galaxy_id}"
+    else:
+        galaxy_id = find_galaxy(conn, query.like or "")
+        label = f"{query.like}"
+    return stored_vector(conn, record, galaxy_id), galaxy_id, label
+
+
+def run_search(
+    settings: Settings,
+    model: str,
+    query: Query,
+    *,
+    k: int = 10,
+    release: str | None = None,
+    column: str | None = None,
+    column_min: float | None = None,
+    column_max: float | None = None,
+    cone: tuple[float, float, str] | None = None,
+    dedup: str | None = "1arcsec",
+    ef_search: int | None = None,
+    grid: Path | None = None,
+) -> SearchResult:
+    """Resolve ``query`` to a vector, return its ``k`` neighbours (not itself), draw a grid."""
+    filters = Filters(
+        release=release,
+        column=column,
+        column_min=column_min,
+        column_max=column_max,
+        cone=(cone[0], cone[1], parse_angle(cone[2])) if cone else None,
+    )
+    dedup_arcsec = parse_angle(dedup) * 3600 if dedup else None
+    with connect(settings) as conn:
+        record = registry.lookup(conn, model)
+        vector, galaxy_id, label = _query_vector(conn, record, query)
+        exclude = {galaxy_id} if galaxy_id is not None else set()
+        found = search(
+            conn,
+            record,
+            vector,
+            k=k,
+            filters=filters,
+            exclude=exclude,
+            dedup_arcsec=dedup_arcsec,
+            ef_search=ef_search,
+        )
+        result = SearchResult(label, galaxy_id, found)
+        if grid:
+            _grid(conn, result, query, grid)
+    return result
+
+
+def _grid(conn, result: SearchResult, query: Query, out: Path) -> None:
+    if result.query_galaxy is not None:
+        uri, member, index, bands, sid = conn.execute(
+            "SELECT pixel_uri, pixel_member, pixel_index, bands, source_id "
+            "FROM galdb.galaxies WHERE galaxy_id = %s",
+            (result.query_galaxy,),
+        ).fetchone()
+        first = (tile(uri, member, index, bands), f"QUERY\n{sid}")
+    else:
+        from galdb.ingest.cutouts import inspect_cutout
+
+        info = inspect_cutout(Path(query.image))
+        first = (
+            tile(str(query.image), info.member, None, info.bands),
+            f"QUERY\n{Path(query.image).name}",
+        )
+    tiles = [first] + [
+        (
+            tile(n.pixel_uri, n.pixel_member, n.pixel_index, n.bands),
+            f"{i + 1}. {n.source_id}\nsim {n.similarity:.3f}",
+        )
+        for i, n in enumerate(result.neighbours)
+    ]
+    save_grid(tiles, out)
