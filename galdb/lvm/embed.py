@@ -156,8 +156,11 @@ def embed(
         raise GaldbError(f"another `galdb embed` for {record.spec} is running")
     started = time.perf_counter()
     try:
-        progress.start(count_missing(conn, record, release_id), f"embed {record.spec}")
+        missing = count_missing(conn, record, release_id)
+        progress.start(missing, f"embed {record.spec}")
         conn.commit()
+        # Nothing missing: don't start reader processes at all.
+        workers = workers if missing else 0
         data = MissingGalaxies(url, record, release_id, loaded.preprocessing)
         loader = DataLoader(
             data,
