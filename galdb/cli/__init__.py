@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from galdb.cli import cone, db, demo, embed, ingest, search, simulate, sql
+from galdb.cli import cone, db, demo, embed, ingest, lvm, search, simulate, sql
 from galdb.cli.output import err_console
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
@@ -39,6 +39,7 @@ def root(
 
 
 app.add_typer(db.app, name="db")
+app.add_typer(lvm.app, name="lvm")
 for module in (ingest, embed, search, cone, sql, simulate, demo):
     module.register(app)
 

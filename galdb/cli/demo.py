@@ -12,15 +12,18 @@ def demo_command(
     ctx: typer.Context,
     n: Annotated[int, typer.Option("--n", min=10, help="Galaxies to simulate.")] = 200,
     seed: Seed = 1,
+    pretrain_minutes: Annotated[float, typer.Option(help="SimCLR pretraining budget.")] = 1.0,
 ) -> None:
-    """Simulate a mock release, ingest it, run a cone search and a SQL query; print results.
+    """Simulate a mock release, ingest it, cone search, SQL, pretrain, embed, similarity search.
 
-    Example: galdb demo --n 200
+    Prints each step's result and writes a PNG grid of look-alikes. Example: galdb demo --n 200
     """
     from galdb.demo import CLASS_QUERY, run_demo  # imports GalSim: only when needed
 
     with RichProgress() as progress:
-        result = run_demo(ctx.obj, n=n, seed=seed, progress=progress)
+        result = run_demo(
+            ctx.obj, n=n, seed=seed, pretrain_minutes=pretrain_minutes, progress=progress
+        )
     s = result.summary
     console.print(f"[bold]1. simulated[/] {n} galaxies -> {result.catalog}")
     console.print(
@@ -41,6 +44,27 @@ def demo_command(
     console.print("[bold]4. SQL[/] (read-only, as galdb_reader):")
     console.print(CLASS_QUERY, highlight=False)
     print_rows(result.classes.columns, result.classes.rows)
+    e = result.embedded
+    console.print(f"[bold]5. pretrained[/] a backbone on the demo cutouts -> {result.checkpoint}")
+    console.print(f"[bold]6. embedded[/] {e.embedded} galaxies with {e.spec} ({e.embedding_dim}-d)")
+    rows = [
+        (i + 1, n.source_id, n.props.get("morph_class"), round(n.similarity, 3))
+        for i, n in enumerate(result.similar.neighbours)
+    ]
+    query_class = next(
+        (
+            m.props.get("morph_class")
+            for m in result.matches
+            if m.galaxy_id == result.similar.query_galaxy
+        ),
+        None,
+    )
+    console.print(
+        f"[bold]7. look-alikes[/] of {result.similar.description}"
+        + (f" ({query_class})" if query_class else "")
+        + f"; grid: {result.grid}"
+    )
+    print_rows(("rank", "source_id", "class", "similarity"), rows)
 
 
 def register(app: typer.Typer) -> None:

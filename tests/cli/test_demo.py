@@ -4,11 +4,13 @@ from galdb.cli import main
 
 
 def test_demo_runs_end_to_end(settings, capsys):
-    assert main(["demo", "--n", "20", "--seed", "3"]) == 0
+    args = ["demo", "--n", "20", "--seed", "3", "--pretrain-minutes", "0.05"]
+    assert main(args) == 0
     out = capsys.readouterr().out
-    assert "20 inserted" in out
+    assert "20 inserted" in out and "look-alikes" in out
+    assert (settings.home / "demo" / "sim-n20-seed3" / "similar.png").exists()
     for cls in ("edge_on", "elliptical", "lenticular", "merger", "spiral"):
         assert cls in out
     # Running it again finds the release already there: nothing is inserted twice.
-    assert main(["demo", "--n", "20", "--seed", "3"]) == 0
+    assert main(args) == 0
     assert "0 inserted, 20 already present" in capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""Evaluation of embeddings: kNN accuracy and linear probes with few labels."""
