@@ -204,3 +204,37 @@ def test_hnsw_recall_against_exact(conn):
         )
     )
     assert record.index in plan
+
+
+def test_search_cli_table_grid_and_export(settings, embedded, tmp_path, capsys):
+    from astropy.table import Table
+
+    from galdb.cli import main
+
+    grid, out = tmp_path / "grid.png", tmp_path / "neighbours.csv"
+    args = [
+        "search",
+        "--model",
+        SPEC,
+        "--like",
+        "sim_11_0000004",
+        "-k",
+        "5",
+        "--release",
+        "embed-test",
+        "--grid",
+        str(grid),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    table = Table.read(out)
+    assert len(table) == 5 and "sim_11_0000004" not in list(table["source_id"])
+    from PIL import Image
+
+    with Image.open(grid) as img:
+        assert img.size[0] > 0
+    path = embedded[2] / "cutouts" / "sim_11_0000004.fits"
+    assert main(["search", "-m", SPEC, "--image", str(path), "-k", "3"]) == 0
+    assert "sim_11_0000004" in capsys.readouterr().out  # the file finds its own galaxy
+    assert main(["search", "-m", SPEC, "--like", "x", "--ra", "1", "--dec", "2"]) == 1
