@@ -17,6 +17,9 @@ def embed_command(
     input_size: Annotated[
         int | None, typer.Option(min=16, help="Input side in pixels (default: the model's).")
     ] = None,
+    crop: Annotated[
+        float | None, typer.Option(help="Centre-crop fraction (default: the model's).")
+    ] = None,
 ) -> None:
     """Embed every galaxy that has no vector for MODEL yet (resumable; index built at the end).
 
@@ -33,7 +36,7 @@ def embed_command(
     from galdb.lvm.embed import embed
     from galdb.lvm.specs import load_model
 
-    loaded = load_model(model, input_size=input_size)
+    loaded = load_model(model, input_size=input_size, crop_fraction=crop)
     with connect(ctx.obj) as conn, RichProgress() as progress:
         rid = release_id_of(conn, release) if release else None
         summary = embed(

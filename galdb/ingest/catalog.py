@@ -23,7 +23,7 @@ from galdb.ingest.cutouts import inspect_cutout
 from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, check_coordinates
 
 TABLE_SUFFIXES = {".csv", ".ecsv", ".fits", ".fit", ".parquet", ".vot", ".votable", ".xml"}
-CSV_CHUNK_BYTES = 32 * 1024 * 1024
+CSV_CHUNK_BYTES = 8 * 1024 * 1024  # ~150k rows: bounds memory to ~150 MB
 FITS_CHUNK_ROWS = 50_000
 
 GUESSES = {

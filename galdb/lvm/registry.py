@@ -1,6 +1,7 @@
 """The model registry (``galdb.models``) and each model's embeddings partition and index.
 
-Invariants: a (spec, weights) pair is registered once; model ``m`` stores its vectors in
+Invariants: a (spec, weights, preprocessing) triple is registered once (same weights, other
+preprocessing: other vectors, another model); model ``m`` stores its vectors in
 ``galdb.embeddings_m<m>``, whose HNSW index ``embeddings_m<m>_hnsw`` is on
 ``embedding::halfvec(<dim>)`` with cosine distance. The index is built after a bulk embed
 (faster than growing it row by row) and then maintained by PostgreSQL.
@@ -41,7 +42,7 @@ def register(conn: psycopg.Connection, loaded: LoadedModel) -> ModelRecord:
     row = conn.execute(
         "INSERT INTO galdb.models (spec, arch, weights_sha256, input_size, channels, "
         "preprocessing, embedding_dim) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (spec, weights_sha256) DO UPDATE SET spec = EXCLUDED.spec "
+        "ON CONFLICT (spec, weights_sha256, preprocessing) DO UPDATE SET spec = EXCLUDED.spec "
         "RETURNING model_id, spec, embedding_dim",
         (
             loaded.spec,

@@ -65,7 +65,9 @@ def _finish(spec: str, arch: str, model: torch.nn.Module, prep: Preprocessing) -
     return LoadedModel(spec, arch, model, prep, int(model.num_features), weights_checksum(model))
 
 
-def load_model(spec: str, *, input_size: int | None = None) -> LoadedModel:
+def load_model(
+    spec: str, *, input_size: int | None = None, crop_fraction: float | None = None
+) -> LoadedModel:
     """Load the backbone a spec names, in eval mode.
 
     Parameters
@@ -74,6 +76,8 @@ def load_model(spec: str, *, input_size: int | None = None) -> LoadedModel:
         ``timm:<name>``, ``hf-hub:<repo>`` or ``checkpoint:<path>``.
     input_size : int, optional
         Override the input side in pixels (``timm:`` defaults to 96; the others keep theirs).
+    crop_fraction : float, optional
+        Override the centre-crop fraction applied before resizing.
     """
     kind, value = parse_spec(spec)
     if kind == "checkpoint":
@@ -84,6 +88,8 @@ def load_model(spec: str, *, input_size: int | None = None) -> LoadedModel:
         loaded = _load_hub(spec, value)
     if input_size is not None:
         loaded.preprocessing = replace(loaded.preprocessing, input_size=input_size)
+    if crop_fraction is not None:
+        loaded.preprocessing = replace(loaded.preprocessing, crop_fraction=crop_fraction)
     return loaded
 
 

@@ -23,7 +23,8 @@ CREATE TABLE galdb.models (
     preprocessing  jsonb NOT NULL,
     embedding_dim  integer NOT NULL CHECK (embedding_dim BETWEEN 1 AND 4000),
     created_at     timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (spec, weights_sha256)
+    -- the same weights with another preprocessing are another model (other vectors)
+    UNIQUE (spec, weights_sha256, preprocessing)
 );
 
 -- Vectors of every model; one partition per model (galdb.embeddings_m<model_id>) holds
