@@ -6,12 +6,14 @@ HDF5 (display images). HDF5 files stay open per process (a release may be one 1 
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import h5py
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
 from PIL import Image
 
 from galdb.errors import GaldbError
@@ -30,15 +32,20 @@ def read_pixels(uri: str, member: str | None = None, index: int | None = None) -
         if index is not None:
             return _from_hdf5(uri, member or "images", index)
         if is_fits(Path(uri)):
-            ext = int(member) if member not in (None, "") else 0
-            data = fits.getdata(uri, ext=ext)
-            data = np.asarray(data, dtype=np.float32)
-            return data[np.newaxis] if data.ndim == 2 else data
+            return _from_fits(uri, int(member) if member not in (None, "") else 0)
         with Image.open(uri) as img:
             array = np.asarray(img.convert("L" if img.mode in ("L", "I", "I;16", "F") else "RGB"))
         return array[np.newaxis] if array.ndim == 2 else np.moveaxis(array, -1, 0)
     except (OSError, ValueError, KeyError) as exc:
         raise GaldbError(f"cannot read pixels of {uri} ({exc})") from exc
+
+
+def _from_fits(uri: str, ext: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)  # survey headers bend the standard
+        with open(uri, "rb") as fh, fits.open(fh, memmap=False) as hdul:
+            data = np.asarray(hdul[ext].data, dtype=np.float32)
+    return data[np.newaxis] if data.ndim == 2 else data
 
 
 def _from_hdf5(uri: str, member: str, index: int) -> np.ndarray:

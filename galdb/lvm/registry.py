@@ -106,3 +106,22 @@ def ensure_index(conn: psycopg.Connection, record: ModelRecord) -> bool:
     conn.execute(create_index_sql(record))
     conn.commit()
     return True
+
+
+def load_registered(conn: psycopg.Connection, record: ModelRecord) -> LoadedModel:
+    """Load a registered model as it was registered: same weights, same preprocessing."""
+    from galdb.lvm.preprocess import Preprocessing
+    from galdb.lvm.specs import load_model
+
+    sha, prep = conn.execute(
+        "SELECT weights_sha256, preprocessing FROM galdb.models WHERE model_id = %s",
+        (record.model_id,),
+    ).fetchone()
+    loaded = load_model(record.spec)
+    if loaded.weights_sha256 != sha:
+        raise GaldbError(
+            f"{record.spec} now has other weights than its stored vectors "
+            f"(model {record.model_id}); re-run galdb embed for it"
+        )
+    loaded.preprocessing = Preprocessing.from_dict(prep)
+    return loaded

@@ -9,7 +9,6 @@ import numpy as np
 
 from galdb.db.connect import connect
 from galdb.db.settings import Settings
-from galdb.errors import GaldbError
 from galdb.lvm import registry
 from galdb.search.cone import parse_angle
 from galdb.search.grid import save_grid, tile
@@ -42,14 +41,8 @@ class SearchResult:
 def _query_vector(conn, record, query: Query) -> tuple[np.ndarray, int | None, str]:
     if query.image is not None:
         from galdb.lvm.embed import embed_file
-        from galdb.lvm.specs import load_model
 
-        loaded = load_model(record.spec)
-        if registry.register(conn, loaded).model_id != record.model_id:
-            raise GaldbError(
-                f"{record.spec} now has other weights than the stored vectors; "
-                "re-run galdb embed for it"
-            )
+        loaded = registry.load_registered(conn, record)
         return embed_file(loaded, query.image), None, str(query.image)
     if query.position is not None:
         galaxy_id = nearest_galaxy(conn, *query.position)

@@ -13,7 +13,7 @@ from pgvector.psycopg import register_vector
 
 from galdb.db.connect import connect, database_url
 from galdb.ingest import ingest
-from galdb.ingest.runs import ensure_release
+from galdb.ingest.runs import ensure_release, release_id_of
 from galdb.lvm import registry
 from galdb.lvm.embed import embed, embed_file, write_vectors
 from galdb.lvm.preprocess import Preprocessing
@@ -32,20 +32,29 @@ def embedded(settings, tmp_path_factory):
     with connect(settings) as conn:
         ingest(conn, out, "embed-test", catalog=catalog)
         loaded = load_model(SPEC, input_size=32)
-        summary = embed(conn, database_url(settings), loaded, batch_size=8, workers=0)
+        rid = release_id_of(conn, "embed-test")
+        summary = embed(
+            conn, database_url(settings), loaded, release_id=rid, batch_size=8, workers=0
+        )
     return loaded, summary, out
 
 
 def test_every_galaxy_embedded_once(settings, conn, embedded):
     loaded, summary, _ = embedded
-    assert summary.embedded >= 40 and not summary.failed and summary.index_built
+    assert summary.embedded == 40 and not summary.failed and summary.index_built
     record = registry.lookup(conn, SPEC)
     rows = conn.execute(
         f"SELECT count(*), count(DISTINCT galaxy_id) FROM galdb.{record.partition} e "
         "JOIN galdb.catalog c USING (galaxy_id) WHERE c.release = 'embed-test'"
     ).fetchone()
     assert rows == (40, 40)
-    again = embed(conn, database_url(settings), loaded, workers=2)
+    again = embed(
+        conn,
+        database_url(settings),
+        loaded,
+        workers=2,
+        release_id=release_id_of(conn, "embed-test"),
+    )
     assert again.embedded == 0
 
 
@@ -217,7 +226,7 @@ def test_search_cli_table_grid_and_export(settings, embedded, tmp_path, capsys):
         "--model",
         SPEC,
         "--like",
-        "sim_11_0000004",
+        "embed-test::sim_11_0000004",
         "-k",
         "5",
         "--release",
