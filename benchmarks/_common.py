@@ -1,0 +1,138 @@
+"""Shared pieces of the benchmark scripts: arguments, the embedded server, printing.
+
+Every benchmark starts its own embedded PostgreSQL under ``--home`` (a fresh temporary
+directory unless given), prints progress lines with the elapsed time while it runs, and ends
+with a small table of figures and ratios measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from galdb.db import admin
+from galdb.db.server import stop
+from galdb.db.settings import Settings
+
+_STARTED = time.perf_counter()
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--n", type=int, default=1_000_000, help="catalog rows (default 1,000,000)")
+    p.add_argument("--home", type=Path, help="galdb home for the server (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the home directory at the end")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalog")
+    return p
+
+
+def command_line() -> str:
+    """The exact command that started this process, for the printed report."""
+    return shlex.join(["python", *sys.argv])
+
+
+def log(message: str) -> None:
+    """A progress line with the seconds since start, flushed at once."""
+    print(f"[{time.perf_counter() - _STARTED:7.1f}s] {message}", flush=True)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this Python process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    """CPU count and load average, since other work on the machine skews every figure."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs, load average (1/5/15 min) {load}"
+
+
+class CpuMeter:
+    """CPU seconds used by this Python process and by one server backend between two points."""
+
+    def __init__(self, backend_pid: int):
+        self.backend = psutil.Process(backend_pid)
+        self.client0, self.server0 = self._client(), self._server()
+
+    def _client(self) -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def _server(self) -> float:
+        t = self.backend.cpu_times()
+        return t.user + t.system
+
+    def read(self) -> tuple[float, float]:
+        """(client, server) CPU seconds since construction."""
+        return self._client() - self.client0, self._server() - self.server0
+
+
+@contextmanager
+def embedded_server(home: Path | None, keep: bool) -> Iterator[Settings]:
+    """Start a migrated embedded server under ``home``; stop it (and clean up) at the end."""
+    os.environ.pop("GALDB_DATABASE_URL", None)  # always the embedded server, never an outside one
+    fresh = home is None
+    home = Path(tempfile.mkdtemp(prefix="galdb-bench-")) if fresh else home
+    home.mkdir(parents=True, exist_ok=True)
+    settings = Settings.from_env(home)
+    log(f"machine: {machine()}")
+    log(f"starting the embedded PostgreSQL under {settings.pgdata}")
+    try:
+        revision = admin.init(settings)
+        log(f"database ready (schema revision {revision})")
+        yield settings
+    finally:
+        stopped = stop(settings.pgdata)
+        log("server stopped" if stopped else "server was not running")
+        if keep:
+            log(f"kept {home}")
+        elif fresh:
+            shutil.rmtree(home, ignore_errors=True)
+            log(f"removed {home}")
+
+
+def percentile_ms(seconds: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile of durations in seconds, in milliseconds."""
+    return float(np.percentile(np.asarray(seconds), q) * 1000.0)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A plain fixed-width table (first column left-aligned, the others right-aligned)."""
+    cells = [[str(c) for c in header]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        first = r[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True))])
+
+    print(f"\n{title}")
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for r in cells[1:]:
+        print(line(r))
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def verdict(met: bool) -> str:
+    """How a target line reads."""
+    return "MET" if met else "NOT MET"
