@@ -9,7 +9,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,3 +59,26 @@ def real_dir(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data {path} is absent (it lives beside the repo in ../shared)")
     return path
+
+
+def kill_midway(
+    cmd: list[str], conn: psycopg.Connection, stored, at_least: int, timeout: float = 120
+) -> int:
+    """Run a galdb command and SIGKILL it once ``stored()`` reports ``at_least`` rows.
+
+    ``stored`` is called with ``conn`` (rolled back before each poll, to see new commits);
+    returns the last count seen, so the caller can check the kill happened midway.
+    """
+    env = {**os.environ}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    count, deadline = 0, time.time() + timeout
+    while proc.poll() is None and time.time() < deadline:
+        conn.rollback()
+        count = stored(conn)
+        if count >= at_least:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    conn.rollback()
+    return count

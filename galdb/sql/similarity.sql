@@ -55,21 +55,18 @@ CREATE OR REPLACE FUNCTION galdb.similar_many(query_galaxies bigint[], k integer
                                               model text DEFAULT NULL)
 RETURNS TABLE(query_id bigint, galaxy_id bigint, distance double precision)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE m galdb.models := galdb.resolve_model(model);
+DECLARE
+    m galdb.models := galdb.resolve_model(model);
+    ids bigint[];
+    vectors halfvec[];
 BEGIN
-    RETURN QUERY EXECUTE format(
-        'SELECT q.galaxy_id, n.galaxy_id, n.distance
-           FROM galdb.embeddings_m%2$s AS q
-          CROSS JOIN LATERAL (
-                SELECT e.galaxy_id,
-                       (e.embedding::halfvec(%1$s) <=> q.embedding::halfvec(%1$s))::float8
-                       AS distance
-                  FROM galdb.embeddings_m%2$s AS e
-                 ORDER BY e.embedding::halfvec(%1$s) <=> q.embedding::halfvec(%1$s)
-                 LIMIT $2) AS n
-          WHERE q.galaxy_id = ANY($1)
-          ORDER BY q.galaxy_id, n.distance',
-        m.embedding_dim, m.model_id) USING query_galaxies, k;
+    EXECUTE format(
+        'SELECT array_agg(galaxy_id ORDER BY galaxy_id), array_agg(embedding ORDER BY galaxy_id)
+           FROM galdb.embeddings_m%s WHERE galaxy_id = ANY($1)', m.model_id)
+        INTO ids, vectors USING query_galaxies;
+    RETURN QUERY
+        SELECT ids[n.query_index], n.galaxy_id, n.distance
+        FROM galdb.nearest_vectors(vectors, k, m.model_id::text) AS n;
 END
 $$;
 COMMENT ON FUNCTION galdb.similar_many IS

@@ -1,13 +1,10 @@
 """Re-ingest inserts nothing; an ingest killed midway and rerun equals one clean run."""
 
-import os
-import signal
-import subprocess
 import sys
-import time
 
 from galdb.datasets.sky import write_catalog_csv
 from galdb.ingest import ingest
+from tests.conftest import kill_midway
 
 
 def _content(conn, release):
@@ -36,36 +33,25 @@ def test_killed_ingest_resumes_to_the_same_rows(conn, settings, tmp_path, unique
     clean = unique_release + "-clean"
     ingest(conn, catalog, clean)
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "galdb",
-            "ingest",
-            str(catalog),
-            "--release",
-            unique_release,
-            "--batch-size",
-            "500",
-        ],
-        env={**os.environ, "GALDB_HOME": str(settings.home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    stored = 0
-    while time.time() < deadline and proc.poll() is None:
-        conn.rollback()
-        stored = conn.execute(
+    cmd = [
+        sys.executable,
+        "-m",
+        "galdb",
+        "ingest",
+        str(catalog),
+        "--release",
+        unique_release,
+        "--batch-size",
+        "500",
+    ]
+
+    def count(c):
+        return c.execute(
             "SELECT count(*) FROM galdb.catalog WHERE release = %s", (unique_release,)
         ).fetchone()[0]
-        if stored >= 2000:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait()
+
+    stored = kill_midway(cmd, conn, count, at_least=2000)
     assert 0 < stored < 30_000, "the ingest should have been killed midway"
-    conn.rollback()
 
     resumed = ingest(conn, catalog, unique_release)
     assert resumed.present >= 2000 and resumed.inserted + resumed.present == 30_000

@@ -1,10 +1,8 @@
 """Embedding into pgvector and searching it, against a real PostgreSQL."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from galdb.lvm.preprocess import Preprocessing
 from galdb.lvm.specs import LoadedModel, load_model
 from galdb.search.similar import Filters, search, stored_vector
 from galdb.sim import simulate_release
+from tests.conftest import kill_midway
 
 SPEC = "timm:resnet10t"
 
@@ -133,24 +132,19 @@ def test_killed_embed_resumes_to_one_vector_each(settings, conn, embedded, tmp_p
         "--input-size",
         "32",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    stored, deadline = 0, time.time() + 120
-    while proc.poll() is None and time.time() < deadline:
-        conn.rollback()
-        row = conn.execute("SELECT model_id FROM galdb.models WHERE spec = %s", (spec,)).fetchone()
-        if row:
-            stored = conn.execute(
-                f"SELECT count(*) FROM galdb.embeddings_m{row[0]} e JOIN galdb.catalog c "
-                "USING (galaxy_id) WHERE c.release = %s",
-                (release,),
-            ).fetchone()[0]
-            if stored >= 6:
-                proc.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.05)
-    proc.wait()
+
+    def count(c):
+        row = c.execute("SELECT model_id FROM galdb.models WHERE spec = %s", (spec,)).fetchone()
+        if not row:
+            return 0
+        return c.execute(
+            f"SELECT count(*) FROM galdb.embeddings_m{row[0]} e JOIN galdb.catalog c "
+            "USING (galaxy_id) WHERE c.release = %s",
+            (release,),
+        ).fetchone()[0]
+
+    stored = kill_midway(cmd, conn, count, at_least=6)
     assert 0 < stored < 40, "embed should have been killed midway"
-    conn.rollback()
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     record = registry.lookup(conn, spec)
     counts = conn.execute(
