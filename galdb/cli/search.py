@@ -35,8 +35,10 @@ def search_command(
     grid: Annotated[Path | None, typer.Option(help="Write a labelled PNG grid here.")] = None,
     out: Out = None,
 ) -> None:
-    """Find the K galaxies most similar to a galaxy (--like), a position (--ra/--dec) or an
-    image (--image), by cosine similarity of MODEL's embeddings.
+    """Find the K galaxies that look most like a galaxy, a position or an image.
+
+    The query is --like ID, --ra/--dec (the nearest catalog galaxy) or --image FILE; similarity
+    is the cosine similarity of MODEL's embeddings.
 
     Examples:
 
