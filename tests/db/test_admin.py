@@ -50,3 +50,14 @@ def test_reader_role_cannot_write(settings):
             "rolsuper FROM pg_roles WHERE rolname = 'galdb_reader'"
         ).fetchone()
     assert row == (False, True, False)
+
+
+def test_embedded_server_is_tuned_once(settings):
+    from galdb.db import server
+
+    assert (settings.pgdata / server.TUNED_MARKER).exists()
+    with connect(settings) as conn:
+        shared = conn.execute(
+            "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).fetchone()[0]
+    assert shared == int(server.tuning()["shared_buffers"].removesuffix("MB"))

@@ -1,0 +1,316 @@
+"""Embedding benchmark: `galdb embed` throughput against the bare model, and its peak memory.
+
+What is measured, in one run:
+
+1. Throughput ratio. For ``timm:resnet18`` at 64 px and ``timm:convnext_nano`` at 224 px
+   (Zoobot's architecture and input size), batch size 64, ``torch.get_num_threads()``
+   threads: the bare model's forward images/s on pre-built, pre-processed tensors held in
+   memory (``model(batch)`` under ``torch.inference_mode``), and ``galdb.lvm.embed.embed()``
+   images/s (its own ``EmbedSummary`` timing: read from PostgreSQL, read FITS, preprocess,
+   forward, binary COPY) with DataLoader ``workers`` 0, 1 and 2, each on a fresh release of
+   the same images so the same model embeds new galaxies. Printed: images/s and the ratio
+   embed / bare (issue target >= 0.9).
+2. Peak memory. ``python -m galdb embed --model timm:resnet10t --input-size 32 --workers 1``
+   as a subprocess on a small and a big release; peak RSS summed over the process tree
+   (psutil, polled every 0.2 s) and ``ru_maxrss`` from ``os.wait4`` (largest single process
+   of that run). Printed: both, and the ratio big / small (target: flat, ratio ~1).
+
+Data: ``simulate_release`` makes a few hundred 64 px cutouts once; every release is then a
+catalog CSV (source_id, ra, dec, file) whose ``file`` column points, repeatedly, at those
+cutouts with unique source ids, ingested with ``galdb.ingest.ingest``. That keeps a 100k
+release cheap to make (no 100k simulations), while embed still reads every file.
+
+Run (from the repository root, in the virtualenv)::
+
+    python benchmarks/bench_embed.py                       # 10k vs 100k memory
+    python benchmarks/bench_embed.py --big 50000 --images 1000 --convnext-images 200
+
+The machine is noisy: compare the figures of one run with each other (the ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import torch
+
+BATCH = 64
+_T0 = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - _T0:7.1f}s] {message}", flush=True)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cutouts", type=int, default=400, help="distinct simulated cutouts")
+    p.add_argument("--images", type=int, default=1_500, help="images per resnet18 timing")
+    p.add_argument("--convnext-images", type=int, default=300, help="per convnext timing")
+    p.add_argument("--small", type=int, default=10_000, help="small release (memory)")
+    p.add_argument("--big", type=int, default=100_000, help="big release (memory)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--home", type=Path, help="galdb home, kept (default: fresh temporary folder)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary home at the end")
+    return p.parse_args()
+
+
+# ---------------------------------------------------------------- data
+
+
+def make_cutouts(home: Path, n: int) -> Path:
+    """Simulate n cutouts once; return the folder holding ``cutouts/``."""
+    from galdb.sim.simulate import simulate_release
+
+    out = home / "sim"
+    started = time.perf_counter()
+    simulate_release(out, n, 0, size=64)
+    say(f"simulated {n} cutouts in {time.perf_counter() - started:.1f} s")
+    return out
+
+
+def make_release(conn, sim: Path, name: str, n: int) -> tuple[int, float]:
+    """Ingest a catalog of n rows cycling over the cutouts; return (release_id, seconds)."""
+    from galdb.ingest import ingest
+    from galdb.ingest.runs import release_id_of
+
+    files = sorted(p.name for p in (sim / "cutouts").glob("*.fits"))
+    catalog = sim / f"{name}.csv"
+    with catalog.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["source_id", "ra", "dec", "file"])
+        for i in range(n):
+            out.writerow(
+                [
+                    f"{name}-{i:07d}",
+                    150 + (i % 1000) * 1e-3,
+                    2 + (i // 1000) * 1e-3,
+                    f"cutouts/{files[i % len(files)]}",
+                ]
+            )
+    started = time.perf_counter()
+    summary = ingest(conn, sim, name, catalog=catalog)
+    seconds = time.perf_counter() - started
+    say(
+        f"ingested {name}: {summary.inserted:,} rows in {seconds:.1f} s "
+        f"({summary.quarantined} quarantined)"
+    )
+    return release_id_of(conn, name), seconds
+
+
+# ---------------------------------------------------------------- throughput
+
+
+def tensors_of(conn, url: str, loaded, release_id: int) -> list[torch.Tensor]:
+    """The release's preprocessed input batches, built by galdb's own reader, in memory."""
+    from galdb.lvm import registry
+    from galdb.lvm.embed import MissingGalaxies
+
+    record = registry.register(conn, loaded)
+    xs = [x for _, x in MissingGalaxies(url, record, release_id, loaded.preprocessing)]
+    return [torch.stack(xs[i : i + BATCH]) for i in range(0, len(xs), BATCH)]
+
+
+def bare_rate(model: torch.nn.Module, batches: list[torch.Tensor]) -> float:
+    """Forward images/s on pre-built tensors (one warm-up batch first, not timed)."""
+    with torch.inference_mode():
+        model(batches[0])
+        started = time.perf_counter()
+        for batch in batches:
+            model(batch).float().numpy()
+        seconds = time.perf_counter() - started
+    return sum(len(b) for b in batches) / seconds
+
+
+def throughput(conn, url: str, sim: Path, spec: str, size: int, n: int, workers) -> list[dict]:
+    from galdb.lvm.embed import embed
+    from galdb.lvm.specs import load_model
+
+    loaded = load_model(spec, input_size=size)
+    tag = spec.split(":")[1]
+    rid, _ = make_release(conn, sim, f"tp-{tag}-bare", n)
+    bare = bare_rate(loaded.model, tensors_of(conn, url, loaded, rid))
+    say(f"{spec}@{size}: bare forward {bare:,.1f} images/s")
+    rows = [dict(what=f"{spec}@{size} bare forward", n=n, rate=bare, ratio=1.0)]
+    for w in workers:
+        rid, _ = make_release(conn, sim, f"tp-{tag}-w{w}", n)
+        summary = embed(conn, url, loaded, release_id=rid, batch_size=BATCH, workers=w)
+        rate = summary.images_per_second
+        say(
+            f"{spec}@{size}: galdb embed workers={w}: {rate:,.1f} images/s "
+            f"({summary.embedded} embedded, {len(summary.failed)} failed)"
+        )
+        rows.append(
+            dict(
+                what=f"{spec}@{size} embed workers={w}",
+                n=summary.embedded,
+                rate=rate,
+                ratio=rate / bare,
+            )
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- memory
+
+
+def peak_memory(home: Path, release: str) -> dict:
+    """Run `galdb embed` as a subprocess; peak summed tree RSS and wait4 ru_maxrss (MiB)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "galdb",
+        "embed",
+        "--model",
+        "timm:resnet10t",
+        "--input-size",
+        "32",
+        "--release",
+        release,
+        "--workers",
+        "1",
+    ]
+    env = {**os.environ, "GALDB_HOME": str(home)}
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    peak = [0]
+    poller = threading.Thread(target=_poll, args=(proc.pid, peak), daemon=True)
+    poller.start()
+    output = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    poller.join()
+    seconds = time.perf_counter() - started
+    last = output.strip().splitlines()[-1] if output.strip() else ""
+    say(
+        f"embed {release}: rc {proc.returncode}, {seconds:.1f} s, tree peak "
+        f"{peak[0] / 2**20:,.0f} MiB, ru_maxrss {usage.ru_maxrss / 1024:,.0f} MiB | {last}"
+    )
+    return dict(
+        release=release,
+        seconds=seconds,
+        tree=peak[0] / 2**20,
+        maxrss=usage.ru_maxrss / 1024,
+        rc=proc.returncode,
+    )
+
+
+def _poll(pid: int, peak: list[int]) -> None:
+    try:
+        root = psutil.Process(pid)
+        while root.is_running() and root.status() != psutil.STATUS_ZOMBIE:
+            peak[0] = max(peak[0], _tree_rss(root))
+            time.sleep(0.2)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _tree_rss(root: psutil.Process) -> int:
+    total = 0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def memory(conn, home: Path, sim: Path, small: int, big: int) -> list[dict]:
+    rows = []
+    for n in (small, big):
+        name = f"mem-{n}"
+        _, seconds = make_release(conn, sim, name, n)
+        rows.append({**peak_memory(home, name), "n": n, "ingest": seconds})
+    return rows
+
+
+# ---------------------------------------------------------------- report
+
+
+def report(tp: list[dict], mem: list[dict]) -> None:
+    print(f"\n$ {shlex.join([sys.executable, *sys.argv])}")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {BATCH}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    if tp:
+        print(f"{'throughput':<44}{'images':>8}{'images/s':>10}{'/ bare':>8}")
+        for r in tp:
+            print(f"{r['what']:<44}{r['n']:>8,}{r['rate']:>10,.1f}{r['ratio']:>8.2f}")
+        best = max((r["ratio"] for r in tp if "embed" in r["what"]), default=0)
+        print(f"target embed/bare >= 0.9: best ratio {best:.2f}")
+    if mem:
+        print(
+            f"{'memory (galdb embed resnet10t@32)':<36}{'galaxies':>9}{'seconds':>9}"
+            f"{'tree peak MiB':>15}{'ru_maxrss MiB':>15}"
+        )
+        for r in mem:
+            print(
+                f"{r['release']:<36}{r['n']:>9,}{r['seconds']:>9.1f}{r['tree']:>15,.0f}"
+                f"{r['maxrss']:>15,.0f}"
+            )
+        if len(mem) == 2:
+            small, big = mem
+            print(
+                f"big/small ({big['n'] / small['n']:.0f}x galaxies): tree peak "
+                f"{big['tree'] / small['tree']:.2f}x, ru_maxrss "
+                f"{big['maxrss'] / small['maxrss']:.2f}x (target: flat, ~1.0)"
+            )
+
+
+def main() -> None:
+    args = parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="galdb-embed-"))
+    settings = None
+    try:
+        settings, url, conn = start_db(home)
+        say(f"server up under {home}")
+        sim = make_cutouts(home, args.cutouts)
+        tp, mem = [], []
+        if not args.skip_throughput:
+            tp += throughput(conn, url, sim, "timm:resnet18", 64, args.images, args.workers)
+            tp += throughput(
+                conn, url, sim, "timm:convnext_nano", 224, args.convnext_images, args.workers
+            )
+        if not args.skip_memory:
+            mem = memory(conn, home, sim, args.small, args.big)
+        conn.close()
+        report(tp, mem)
+    finally:
+        _cleanup(settings, home, args.keep or args.home is not None)
+
+
+def start_db(home: Path):
+    from galdb.db import admin
+    from galdb.db.connect import connect, database_url
+    from galdb.db.settings import Settings
+
+    settings = Settings.from_env(home)
+    admin.init(settings)
+    return settings, database_url(settings), connect(settings)
+
+
+def _cleanup(settings, home: Path, keep: bool) -> None:
+    if settings is not None:
+        from galdb.db.server import stop
+
+        stop(settings.pgdata)
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
