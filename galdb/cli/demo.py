@@ -51,18 +51,9 @@ def demo_command(
         (i + 1, n.source_id, n.props.get("morph_class"), round(n.similarity, 3))
         for i, n in enumerate(result.similar.neighbours)
     ]
-    query_class = next(
-        (
-            m.props.get("morph_class")
-            for m in result.matches
-            if m.galaxy_id == result.similar.query_galaxy
-        ),
-        None,
-    )
     console.print(
-        f"[bold]7. look-alikes[/] of {result.similar.description}"
-        + (f" ({query_class})" if query_class else "")
-        + f"; grid: {result.grid}"
+        f"[bold]7. look-alikes[/] of {result.similar.description} ({result.query_class}); "
+        f"grid: {result.grid}"
     )
     print_rows(("rank", "source_id", "class", "similarity"), rows)
 

@@ -1,4 +1,6 @@
-"""The README's main job, end to end: simulate -> ingest -> cone search -> SQL."""
+"""The README's main job, end to end: simulate -> ingest -> cone search -> SQL -> embed."""
+
+import re
 
 from galdb.cli import main
 
@@ -7,7 +9,12 @@ def test_demo_runs_end_to_end(settings, capsys):
     args = ["demo", "--n", "20", "--seed", "3", "--pretrain-minutes", "0.05"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "20 inserted" in out and "look-alikes" in out
+    assert "20 inserted" in out
+    assert re.search(
+        r"look-alikes of demo-sim::sim_3_0000002 "
+        r"\((elliptical|lenticular|spiral|edge_on|merger)\)",
+        out,
+    )
     assert (settings.home / "demo" / "sim-n20-seed3" / "similar.png").exists()
     for cls in ("edge_on", "elliptical", "lenticular", "merger", "spiral"):
         assert cls in out
