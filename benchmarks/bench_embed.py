@@ -34,16 +34,17 @@ import argparse
 import csv
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import psutil
 import torch
+from _common import embedded_server
+
+from galdb.db.connect import connect, database_url
 
 BATCH = 64
 _T0 = time.perf_counter()
@@ -273,11 +274,8 @@ def report(tp: list[dict], mem: list[dict]) -> None:
 
 def main() -> None:
     args = parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="galdb-embed-"))
-    settings = None
-    try:
-        settings, url, conn = start_db(home)
-        say(f"server up under {home}")
+    with embedded_server(args.home, args.keep) as settings, connect(settings) as conn:
+        home, url = settings.home, database_url(settings)
         sim = make_cutouts(home, args.cutouts)
         tp, mem = [], []
         if not args.skip_throughput:
@@ -287,29 +285,7 @@ def main() -> None:
             )
         if not args.skip_memory:
             mem = memory(conn, home, sim, args.small, args.big)
-        conn.close()
         report(tp, mem)
-    finally:
-        _cleanup(settings, home, args.keep or args.home is not None)
-
-
-def start_db(home: Path):
-    from galdb.db import admin
-    from galdb.db.connect import connect, database_url
-    from galdb.db.settings import Settings
-
-    settings = Settings.from_env(home)
-    admin.init(settings)
-    return settings, database_url(settings), connect(settings)
-
-
-def _cleanup(settings, home: Path, keep: bool) -> None:
-    if settings is not None:
-        from galdb.db.server import stop
-
-        stop(settings.pgdata)
-    if not keep:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

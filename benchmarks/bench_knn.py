@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import embedded_server
+
+from galdb.db.connect import connect
 
 DIM, LATENT, CLUSTERS, K = 512, 32, 1_000, 10
 SPEC = "synthetic:knn-bench"
@@ -116,16 +117,6 @@ def recall(found: list[list[int]] | np.ndarray, truth: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------- pgvector
-
-
-def start_db(home: Path):
-    from galdb.db import admin
-    from galdb.db.connect import connect, database_url
-    from galdb.db.settings import Settings
-
-    settings = Settings.from_env(home)
-    admin.init(settings)
-    return settings, database_url(settings), connect(settings)
 
 
 def load_pg(conn, base: np.ndarray):
@@ -336,35 +327,21 @@ def _yes(ok: bool) -> str:
 
 def main() -> None:
     args = parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="galdb-knn-"))
-    settings = None
-    try:
-        say(f"making {args.n:,} + {args.queries:,} vectors")
-        base, queries = make_vectors(args.n, args.seed), make_vectors(args.queries, args.seed + 1)
-        truth, exact_qps = exact_topk(base, queries)
-        say(f"exact numpy: {exact_qps:,.1f} q/s")
-        settings, _, conn = start_db(home)
-        say(f"server up under {home}; loading vectors")
-        record, ids = load_pg(conn, base)
-        builds = {"pgvector HNSW build": build_pg_index(conn, record, args.maintenance_workers)}
-        say(f"pgvector index built in {builds['pgvector HNSW build']:.1f} s")
-        rows = run_pg(conn, record, ids, queries, truth, args)
-        conn.close()
+    say(f"making {args.n:,} + {args.queries:,} vectors")
+    base, queries = make_vectors(args.n, args.seed), make_vectors(args.queries, args.seed + 1)
+    truth, exact_qps = exact_topk(base, queries)
+    say(f"exact numpy: {exact_qps:,.1f} q/s")
+    with embedded_server(args.home, args.keep) as settings:
+        with connect(settings) as conn:
+            say("loading vectors")
+            record, ids = load_pg(conn, base)
+            builds = {"pgvector HNSW build": build_pg_index(conn, record, args.maintenance_workers)}
+            say(f"pgvector index built in {builds['pgvector HNSW build']:.1f} s")
+            rows = run_pg(conn, record, ids, queries, truth, args)
         index, builds["faiss HNSW build"] = build_faiss(base, args.faiss_build_threads)
         say(f"faiss index built in {builds['faiss HNSW build']:.1f} s")
         rows += run_faiss(index, queries, truth, args.single)
         report(args, rows, builds, exact_qps)
-    finally:
-        _cleanup(settings, home, args.keep or args.home is not None)
-
-
-def _cleanup(settings, home: Path, keep: bool) -> None:
-    if settings is not None:
-        from galdb.db.server import stop
-
-        stop(settings.pgdata)
-    if not keep:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
