@@ -41,11 +41,9 @@ BEGIN
         RAISE EXCEPTION 'galaxy % has no embedding for model %', query_galaxy, m.spec
             USING ERRCODE = 'no_data_found';
     END IF;
-    RETURN QUERY EXECUTE format(
-        'SELECT e.galaxy_id, (e.embedding::halfvec(%1$s) <=> $1::halfvec(%1$s))::float8
-           FROM galdb.embeddings_m%2$s AS e
-          ORDER BY e.embedding::halfvec(%1$s) <=> $1::halfvec(%1$s) LIMIT $2',
-        m.embedding_dim, m.model_id) USING q, k;
+    RETURN QUERY
+        SELECT n.galaxy_id, n.distance
+        FROM galdb.nearest_vectors(ARRAY[q], k, m.model_id::text) AS n;
 END
 $$;
 COMMENT ON FUNCTION galdb.similar IS
