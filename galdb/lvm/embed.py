@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psycopg
@@ -21,6 +22,8 @@ from pgvector.psycopg import register_vector
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from galdb.errors import GaldbError
+from galdb.ingest.cutouts import inspect_cutout
+from galdb.ingest.records import BadInput
 from galdb.lvm import registry
 from galdb.lvm.pixels import read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
@@ -186,13 +189,8 @@ def embed(
     return summary
 
 
-def embed_file(loaded: LoadedModel, path) -> np.ndarray:
+def embed_file(loaded: LoadedModel, path: Path) -> np.ndarray:
     """The vector of an external cutout (FITS, JPEG, PNG), preprocessed as the catalog was."""
-    from pathlib import Path
-
-    from galdb.ingest.cutouts import inspect_cutout
-    from galdb.ingest.records import BadInput
-
     try:
         info = inspect_cutout(Path(path))
     except BadInput as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ LABEL = 30
 
 def display_rgb(pixels: np.ndarray, bands: str | None, size: int = TILE) -> Image.Image:
     """Any survey pixels as an RGB tile (the preprocessing stretch, without normalisation)."""
-    prep = replace(Preprocessing(), input_size=size)
-    unit = to_unit(pixels, (bands or "").split(","), prep)
+    unit = to_unit(pixels, (bands or "").split(","), Preprocessing())
     rgb = (np.moveaxis(unit[:3], 0, -1) * 255).clip(0, 255).astype(np.uint8)
     return Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from astropy.coordinates import angular_separation
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
@@ -147,9 +148,7 @@ def _dedup(found: list[Neighbour], arcsec: float | None) -> list[Neighbour]:
 
 
 def _sep_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    r1, d1, r2, d2 = np.radians([ra1, dec1, ra2, dec2])
-    s = np.sin((d2 - d1) / 2) ** 2 + np.cos(d1) * np.cos(d2) * np.sin((r2 - r1) / 2) ** 2
-    return float(np.degrees(2 * np.arcsin(min(1.0, np.sqrt(s)))))
+    return float(np.degrees(angular_separation(*np.radians([ra1, dec1, ra2, dec2]))))
 
 
 def stored_vector(conn: psycopg.Connection, record: ModelRecord, galaxy_id: int) -> np.ndarray:
