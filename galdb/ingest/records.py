@@ -19,7 +19,6 @@ class Code(StrEnum):
     """Stable quarantine reason codes (stored in ``galdb.quarantine.code``)."""
 
     FILE_MISSING = "file_missing"
-    FILE_UNREADABLE = "file_unreadable"
     FITS_CORRUPT = "fits_corrupt"
     IMAGE_UNREADABLE = "image_unreadable"
     NOT_AN_IMAGE = "not_an_image"
