@@ -1,0 +1,82 @@
+"""Synthetic embeddings stored as if a model had produced them (tests and benchmarks).
+
+The galaxies are catalog-only rows (no pixels) of a release of their own; the vectors go
+into the partition of a registered pseudo-model, so every code path that reads embeddings
+(heads, propagation, similarity search) runs unchanged at any scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import torch
+from pgvector.psycopg import register_vector
+
+from galdb.ingest.runs import ensure_release
+from galdb.lvm import registry
+from galdb.lvm.embed import write_vectors
+from galdb.lvm.preprocess import Preprocessing
+from galdb.lvm.specs import LoadedModel
+
+
+def clustered_vectors(
+    n: int, dim: int, n_clusters: int, *, spread: float = 0.5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit vectors around ``n_clusters`` random centres, and each one's cluster."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_clusters, dim)).astype(np.float32)
+    cluster = rng.integers(0, n_clusters, size=n)
+    out = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):
+        c = cluster[start : start + 100_000]
+        x = centres[c] + spread * rng.normal(size=(len(c), dim)).astype(np.float32)
+        out[start : start + len(c)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out, cluster
+
+
+def store_vectors(
+    conn: psycopg.Connection,
+    vectors: np.ndarray,
+    release: str,
+    spec: str,
+    *,
+    batch: int = 50_000,
+    progress=None,
+) -> tuple[registry.ModelRecord, np.ndarray]:
+    """Create ``len(vectors)`` galaxies in ``release`` and store the vectors under ``spec``.
+
+    Returns the model record and the galaxy ids, row ``i`` of ``vectors`` being galaxy
+    ``ids[i]`` (source ids ``v00000000``, ``v00000001``, …).
+    """
+    loaded = LoadedModel(
+        spec=spec,
+        arch="synthetic",
+        model=torch.nn.Identity(),
+        preprocessing=Preprocessing(),
+        embedding_dim=vectors.shape[1],
+        weights_sha256="0" * 64,
+    )
+    register_vector(conn)
+    record = registry.register(conn, loaded)
+    release_id = ensure_release(conn, release, "synthetic")
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY galdb.galaxies (release_id, source_id) FROM STDIN") as cp,
+    ):
+        for i in range(len(vectors)):
+            cp.write_row((release_id, f"v{i:08d}"))
+    conn.commit()
+    ids = np.array(
+        conn.execute(
+            "SELECT galaxy_id FROM galdb.galaxies WHERE release_id = %s ORDER BY source_id",
+            (release_id,),
+        ).fetchall(),
+        dtype=np.int64,
+    ).ravel()
+    for start in range(0, len(vectors), batch):
+        write_vectors(
+            conn, record, ids[start : start + batch].tolist(), vectors[start : start + batch]
+        )
+        if progress is not None:
+            progress.advance(min(batch, len(vectors) - start))
+    return record, ids

@@ -1,0 +1,166 @@
+"""Train a head on a task's labels and record it as a new head version.
+
+A version records the task, the LVM model, the algorithm and its hyperparameters, the label
+sources used, the number of labels and their per-class counts, the cross-validated metrics,
+the fitted parameters, and a snapshot of the exact labels (``galdb.head_labels``), so a
+prediction can always be traced back to what it was learned from, even after reviewers
+change the labels.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+
+from galdb.errors import GaldbError
+from galdb.heads import load_head, new_head
+from galdb.labels.store import LabelSet, effective_labels
+from galdb.labels.tasks import Task
+from galdb.lvm.registry import ModelRecord
+from galdb.lvm.vectors import load_embeddings
+
+TRAINING_SOURCES = ("human", "catalog")  # propagated labels would feed a head its own guesses
+
+
+@dataclass(frozen=True)
+class HeadVersion:
+    version_id: int
+    task: str
+    model_id: int
+    algorithm: str
+    n_labels: int
+    metrics: dict
+    status: str
+    predictions_table: str | None
+    n_predictions: int | None
+
+
+def labelled_vectors(
+    conn: psycopg.Connection, task: Task, record: ModelRecord, sources: tuple[str, ...]
+) -> tuple[LabelSet, np.ndarray, int]:
+    """The task's effective labels that have an embedding, their vectors, and how many
+    labelled galaxies had none."""
+    labels = effective_labels(conn, task, sources)
+    if not len(labels.galaxy_ids):
+        raise GaldbError(
+            f"task {task.name} has no labels from {', '.join(sources)}: "
+            "import some with galdb label import"
+        )
+    ids, vectors = load_embeddings(conn, record, labels.galaxy_ids)
+    keep = np.isin(labels.galaxy_ids, ids)
+    if not keep.any():
+        raise GaldbError(
+            f"none of the {len(keep):,} labelled galaxies of {task.name} has an embedding "
+            f"from model {record.model_id} ({record.spec}): run galdb embed first"
+        )
+    subset = LabelSet(*(getattr(labels, f)[keep] for f in LabelSet.__dataclass_fields__))
+    return subset, vectors, int((~keep).sum())
+
+
+def train_head(
+    conn: psycopg.Connection,
+    task: Task,
+    record: ModelRecord,
+    *,
+    sources: tuple[str, ...] = TRAINING_SOURCES,
+    hyperparameters: dict | None = None,
+    seed: int = 0,
+) -> HeadVersion:
+    """Fit a head on the effective labels of ``sources`` and store it as a new version."""
+    labels, vectors, without = labelled_vectors(conn, task, record, sources)
+    head = new_head(task, **(hyperparameters or {}))
+    started = time.perf_counter()
+    metrics = head.fit(vectors, labels.targets, seed=seed)
+    seconds = time.perf_counter() - started
+    metrics["labelled_without_embedding"] = without
+    version_id = conn.execute(
+        "INSERT INTO galdb.head_versions (task_id, model_id, algorithm, hyperparameters, "
+        "label_sources, n_labels, label_counts, metrics, parameters, train_seconds) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version_id",
+        (
+            task.task_id,
+            record.model_id,
+            head.algorithm,
+            json.dumps(head.hyperparameters | {"seed": seed}),
+            list(sources),
+            len(labels.targets),
+            json.dumps(_label_counts(task, labels)),
+            json.dumps(_finite(metrics)),
+            head.to_bytes(),
+            seconds,
+        ),
+    ).fetchone()[0]
+    _snapshot(conn, task, version_id, labels)
+    conn.commit()
+    return get_version(conn, task, version_id)
+
+
+def _snapshot(conn, task: Task, version_id: int, labels: LabelSet) -> None:
+    with conn.cursor().copy(
+        "COPY galdb.head_labels (version_id, galaxy_id, label_id, source, class, value) "
+        "FROM STDIN"
+    ) as cp:
+        for galaxy_id, label_id, source, target in zip(
+            labels.galaxy_ids.tolist(),
+            labels.label_ids.tolist(),
+            labels.sources,
+            labels.targets.tolist(),
+            strict=True,
+        ):
+            if task.is_classification:
+                cp.write_row((version_id, galaxy_id, label_id, source, task.classes[target], None))
+            else:
+                cp.write_row((version_id, galaxy_id, label_id, source, None, target))
+
+
+def _label_counts(task: Task, labels: LabelSet) -> dict:
+    if task.is_classification:
+        counts = np.bincount(labels.targets, minlength=len(task.classes))
+        return {c: int(n) for c, n in zip(task.classes, counts, strict=True)}
+    t = labels.targets
+    return {"min": float(t.min()), "max": float(t.max()), "mean": float(t.mean())}
+
+
+def _finite(metrics: dict) -> dict:
+    """JSON has no NaN: metrics that could not be measured are stored as null."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+
+
+_VERSION = (
+    "SELECT v.version_id, t.name, v.model_id, v.algorithm, v.n_labels, v.metrics, v.status, "
+    "v.predictions_table, v.n_predictions FROM galdb.head_versions v JOIN galdb.tasks t "
+    "USING (task_id)"
+)
+
+
+def get_version(conn: psycopg.Connection, task: Task, version_id: int | None = None):
+    """A version of the task (its newest when ``version_id`` is None)."""
+    row = conn.execute(
+        _VERSION + " WHERE v.task_id = %s AND (%s::int IS NULL OR v.version_id = %s) "
+        "ORDER BY v.version_id DESC LIMIT 1",
+        (task.task_id, version_id, version_id),
+    ).fetchone()
+    if row is None:
+        what = f"version {version_id}" if version_id else "any head version"
+        raise GaldbError(f"task {task.name} has no {what}: train one with galdb head train")
+    return HeadVersion(*row)
+
+
+def list_versions(conn: psycopg.Connection, task: Task) -> list[HeadVersion]:
+    rows = conn.execute(
+        _VERSION + " WHERE v.task_id = %s ORDER BY v.version_id", (task.task_id,)
+    ).fetchall()
+    return [HeadVersion(*r) for r in rows]
+
+
+def load_version_head(conn: psycopg.Connection, task: Task, version_id: int):
+    """The fitted head and its model id, as stored."""
+    model_id, data = conn.execute(
+        "SELECT model_id, parameters FROM galdb.head_versions WHERE version_id = %s",
+        (version_id,),
+    ).fetchone()
+    return load_head(task, bytes(data)), model_id

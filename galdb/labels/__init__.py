@@ -1,0 +1,1 @@
+"""Tasks (what a head predicts) and their labels, with provenance and precedence."""

@@ -1,0 +1,211 @@
+"""Write labels in bulk and read back the labels that count.
+
+Labels arrive in chunks of ``(row, source_id, raw)``; each chunk is checked (class known,
+value a finite number, id not repeated), staged with COPY and upserted in one statement
+joined to the release's galaxies, so a million catalog labels load as fast as the catalog
+did. Rows naming no galaxy of the release, or with a bad label, are reported by row and id;
+the good rows of the same chunk are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import psycopg
+
+from galdb.errors import GaldbError
+from galdb.ingest.catalog import column_values, read_chunks
+from galdb.labels.tasks import SOURCES, Task
+
+MAX_PROBLEMS = 1000  # kept in the summary; the counts are always complete
+
+
+@dataclass(frozen=True)
+class Problem:
+    row: int | str
+    source_id: str
+    reason: str
+
+
+@dataclass
+class ImportSummary:
+    read: int = 0
+    stored: int = 0
+    unknown: int = 0
+    invalid: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def note(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+Chunk = list[tuple[int | str, str, object]]  # (row, source_id, raw label)
+
+
+def import_labels(
+    conn: psycopg.Connection,
+    task: Task,
+    release_id: int,
+    chunks: Iterable[Chunk],
+    *,
+    source: str = "catalog",
+    author: str,
+    origin: str = "",
+    mapping: dict[str, str] | None = None,
+    progress=None,
+) -> ImportSummary:
+    """Validate and upsert labels; one transaction per chunk (an interrupted import keeps
+    the chunks it finished, and re-running it replaces rather than duplicates)."""
+    if source not in SOURCES:
+        raise GaldbError(f"label source {source!r}: use one of {', '.join(SOURCES)}")
+    summary = ImportSummary()
+    for chunk in chunks:
+        summary.read += len(chunk)
+        good = _validate(task, chunk, mapping or {}, summary)
+        if good:
+            _upsert(conn, task, release_id, good, source, author, origin, summary)
+        if progress is not None:
+            progress.advance(len(chunk))
+    return summary
+
+
+def _validate(task: Task, chunk: Chunk, mapping: dict[str, str], summary: ImportSummary):
+    latest: dict[str, tuple] = {}
+    for row, source_id, raw in chunk:
+        try:
+            label = _parse(task, raw, mapping)
+        except ValueError as exc:
+            summary.invalid += 1
+            summary.note(Problem(row, source_id, str(exc)))
+            continue
+        if source_id in latest:
+            summary.invalid += 1
+            summary.note(Problem(row, source_id, f"repeats row {latest[source_id][0]}; last kept"))
+        latest[source_id] = (row, label)
+    return [(row, sid, label) for sid, (row, label) in latest.items()]
+
+
+def _parse(task: Task, raw: object, mapping: dict[str, str]):
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "":
+        raise ValueError("empty label")
+    text = str(raw).strip()
+    if task.is_classification:
+        name = mapping.get(text, text)
+        if name not in task.classes:
+            raise ValueError(
+                f"label {text!r} is not a class of {task.name} ({', '.join(task.classes)})"
+            )
+        return name
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"label {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"label {text!r} is not finite")
+    return value
+
+
+def _upsert(conn, task, release_id, good, source, author, origin, summary) -> None:
+    column = "class" if task.is_classification else "value"
+    kind = "text" if task.is_classification else "float8"
+    try:
+        conn.execute(
+            f"CREATE TEMP TABLE label_stage (row text, source_id text COLLATE "
+            f'"C", label {kind})'
+        )
+        with conn.cursor().copy("COPY label_stage (row, source_id, label) FROM STDIN") as cp:
+            for row, sid, label in good:
+                cp.write_row((str(row), sid, label))
+        missing = conn.execute(
+            "SELECT s.row, s.source_id FROM label_stage s WHERE NOT EXISTS (SELECT 1 FROM "
+            "galdb.galaxies g WHERE g.release_id = %s AND g.source_id = s.source_id)",
+            (release_id,),
+        ).fetchall()
+        stored = conn.execute(
+            f"INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
+            "SELECT %s, g.galaxy_id, %s, %s, s.label, %s FROM label_stage s "
+            "JOIN galdb.galaxies g ON g.release_id = %s AND g.source_id = s.source_id "
+            f"ON CONFLICT (task_id, galaxy_id, source, author) DO UPDATE SET {column} = "
+            "EXCLUDED." + column + ", origin = EXCLUDED.origin, created_at = now()",
+            (task.task_id, source, author, origin, release_id),
+        ).rowcount
+        conn.execute("DROP TABLE label_stage")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    summary.stored += stored
+    summary.unknown += len(missing)
+    for row, sid in missing:
+        summary.note(Problem(row, sid, "no galaxy with this id in the release"))
+
+
+def file_chunks(path, id_column: str, label_column: str) -> Iterator[Chunk]:
+    """Chunks of (row number, id, label) from a catalog file (CSV, FITS, Parquet, …)."""
+    row = 1
+    for table in read_chunks(path):
+        for name in (id_column, label_column):
+            if name not in table.colnames:
+                raise GaldbError(f"{path}: no column {name!r} (columns: {table.colnames})")
+        ids = column_values(table, id_column)
+        labels = column_values(table, label_column)
+        yield [(row + i, str(sid), lab) for i, (sid, lab) in enumerate(zip(ids, labels))]
+        row += len(table)
+
+
+def catalog_chunks(
+    conn: psycopg.Connection, release_id: int, column: str, chunk_rows: int = 50_000
+) -> Iterator[Chunk]:
+    """Chunks of (source_id, id, label) from a catalog column already ingested into props
+    (keyset pages: each import chunk commits, which would close a server-side cursor)."""
+    after = 0
+    while rows := conn.execute(
+        "SELECT galaxy_id, source_id, props->>%s FROM galdb.galaxies WHERE release_id = %s "
+        "AND galaxy_id > %s AND props ? %s ORDER BY galaxy_id LIMIT %s",
+        (column, release_id, after, column, chunk_rows),
+    ).fetchall():
+        after = rows[-1][0]
+        yield [(sid, sid, raw) for _, sid, raw in rows]
+
+
+@dataclass
+class LabelSet:
+    """Effective labels of a task that have an embedding, ready for a head."""
+
+    galaxy_ids: np.ndarray  # int64, sorted
+    label_ids: np.ndarray
+    sources: np.ndarray  # str
+    targets: np.ndarray  # class index (int) or value (float)
+
+
+def effective_labels_sql(sources: tuple[str, ...]) -> str:
+    """Per galaxy, the label of highest precedence among ``sources`` (then the newest)."""
+    return (
+        "SELECT DISTINCT ON (l.galaxy_id) l.galaxy_id, l.label_id, l.source, l.class, l.value "
+        "FROM galdb.labels l JOIN galdb.tasks t USING (task_id) "
+        "WHERE l.task_id = %(task_id)s AND l.source = ANY(%(sources)s) "
+        "ORDER BY l.galaxy_id, array_position(t.source_precedence, l.source), "
+        "l.created_at DESC, l.label_id DESC"
+    )
+
+
+def effective_labels(
+    conn: psycopg.Connection, task: Task, sources: tuple[str, ...] = SOURCES
+) -> LabelSet:
+    rows = conn.execute(
+        effective_labels_sql(sources), {"task_id": task.task_id, "sources": list(sources)}
+    ).fetchall()
+    if task.is_classification:
+        targets = np.array([task.class_index(r[3]) for r in rows], dtype=np.int64)
+    else:
+        targets = np.array([r[4] for r in rows], dtype=np.float64)
+    return LabelSet(
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([r[2] for r in rows], dtype=object),
+        targets,
+    )

@@ -1,0 +1,113 @@
+"""Tasks: a classification over fixed classes or a regression with a unit.
+
+A task's name is also its predictions view (``galdb.<name>``) and its classes name that
+view's probability columns (``p_<class>``), so both must be plain SQL identifiers; they are
+checked here, with a message that says what would be accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import psycopg
+
+from galdb.errors import GaldbError
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+CLASS = re.compile(r"^[a-z0-9][a-z0-9_]{0,40}$")
+KINDS = ("classification", "regression")
+SOURCES = ("catalog", "human", "propagated")
+
+
+@dataclass(frozen=True)
+class Task:
+    task_id: int
+    name: str
+    kind: str
+    classes: tuple[str, ...] | None
+    unit: str | None
+    source_precedence: tuple[str, ...]
+    current_version: int | None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind == "classification"
+
+    def class_index(self, name: str) -> int:
+        return self.classes.index(name)
+
+
+_COLUMNS = "task_id, name, kind, classes, unit, source_precedence, current_version"
+
+
+def _task(row) -> Task:
+    tid, name, kind, classes, unit, precedence, current = row
+    return Task(
+        tid, name, kind, tuple(classes) if classes else None, unit, tuple(precedence), current
+    )
+
+
+def create_task(
+    conn: psycopg.Connection,
+    name: str,
+    kind: str,
+    *,
+    classes: list[str] | None = None,
+    unit: str | None = None,
+    description: str = "",
+) -> Task:
+    """Create a task; fails clearly on a bad or taken name or a bad class list."""
+    if not NAME.match(name):
+        raise GaldbError(
+            f"task name {name!r} must be lowercase letters, digits and _ (starting with a "
+            "letter, at most 41 characters): it becomes the SQL view galdb.{name}"
+        )
+    if kind not in KINDS:
+        raise GaldbError(f"task kind {kind!r}: use classification or regression")
+    if kind == "classification":
+        classes = [c.strip() for c in classes or []]
+        bad = [c for c in classes if not CLASS.match(c)]
+        if bad:
+            raise GaldbError(
+                f"class names {bad} must be lowercase letters, digits and _ (they become "
+                "columns p_<class>); map other spellings at import with --map"
+            )
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise GaldbError(f"a classification needs at least 2 distinct classes, got {classes}")
+    elif classes:
+        raise GaldbError("a regression task has no classes (give --unit instead)")
+    if conn.execute("SELECT 1 FROM galdb.tasks WHERE name = %s", (name,)).fetchone():
+        raise GaldbError(f"task {name!r} exists already (galdb task list)")
+    if conn.execute("SELECT to_regclass(%s)", (f"galdb.{name}",)).fetchone()[0]:
+        raise GaldbError(f"{name!r} is taken by a galdb table or view; choose another name")
+    row = conn.execute(
+        f"INSERT INTO galdb.tasks (name, kind, classes, unit, description) "
+        f"VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (name, kind, classes if kind == "classification" else None, unit, description),
+    ).fetchone()
+    conn.commit()
+    return _task(row)
+
+
+def get_task(conn: psycopg.Connection, name: str) -> Task:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM galdb.tasks WHERE name = %s", (name,)).fetchone()
+    if row is None:
+        known = [r[0] for r in conn.execute("SELECT name FROM galdb.tasks ORDER BY name")]
+        raise GaldbError(
+            f"no task {name!r} (known: {', '.join(known) or 'none'}); create it with "
+            "galdb task create"
+        )
+    return _task(row)
+
+
+def list_tasks(conn: psycopg.Connection) -> list[tuple]:
+    """One row per task with its label counts by source and its current head version."""
+    return conn.execute(
+        "SELECT t.name, t.kind, coalesce(array_to_string(t.classes, ','), t.unit, ''), "
+        "count(l.*) FILTER (WHERE l.source = 'catalog'), "
+        "count(l.*) FILTER (WHERE l.source = 'human'), "
+        "count(l.*) FILTER (WHERE l.source = 'propagated'), t.current_version "
+        "FROM galdb.tasks t LEFT JOIN galdb.labels l USING (task_id) "
+        "GROUP BY t.task_id ORDER BY t.name"
+    ).fetchall()
