@@ -64,8 +64,7 @@ def view_sql(task: Task, version_id: int, table: str) -> sql.Composed:
             sql.SQL(", ").join(sql.Literal(c) for c in task.classes)
         )
         fields = [label] + [
-            sql.SQL("p.{}").format(sql.Identifier(name))
-            for name, _ in prediction_columns(task)[2:]
+            sql.SQL("p.{}").format(sql.Identifier(name)) for name, _ in prediction_columns(task)[2:]
         ]
     else:
         fields = [sql.SQL("p.value"), sql.SQL("p.uncertainty")]
@@ -93,10 +92,12 @@ def materialize(
     """Predict every embedded galaxy with the version's head, make it current; return the
     number of predictions."""
     head, model_id = load_version_head(conn, task, version_id)
-    record = ModelRecord(*conn.execute(
-        "SELECT model_id, spec, embedding_dim FROM galdb.models WHERE model_id = %s",
-        (model_id,),
-    ).fetchone())
+    record = ModelRecord(
+        *conn.execute(
+            "SELECT model_id, spec, embedding_dim FROM galdb.models WHERE model_id = %s",
+            (model_id,),
+        ).fetchone()
+    )
     final = table_name(task, version_id)
     build = f"{final}_build"
     conn.execute(sql.SQL("DROP TABLE IF EXISTS galdb.{}").format(sql.Identifier(build)))

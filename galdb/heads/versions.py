@@ -101,8 +101,7 @@ def train_head(
 
 def _snapshot(conn, task: Task, version_id: int, labels: LabelSet) -> None:
     with conn.cursor().copy(
-        "COPY galdb.head_labels (version_id, galaxy_id, label_id, source, class, value) "
-        "FROM STDIN"
+        "COPY galdb.head_labels (version_id, galaxy_id, label_id, source, class, value) FROM STDIN"
     ) as cp:
         for galaxy_id, label_id, source, target in zip(
             labels.galaxy_ids.tolist(),
@@ -127,7 +126,8 @@ def _label_counts(task: Task, labels: LabelSet) -> dict:
 
 def _finite(metrics: dict) -> dict:
     """JSON has no NaN: metrics that could not be measured are stored as null."""
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+    unmeasured = {k for k, v in metrics.items() if isinstance(v, float) and not np.isfinite(v)}
+    return {k: None if k in unmeasured else v for k, v in metrics.items()}
 
 
 _VERSION = (

@@ -114,8 +114,7 @@ def _upsert(conn, task, release_id, good, source, author, origin, summary) -> No
     kind = "text" if task.is_classification else "float8"
     try:
         conn.execute(
-            f"CREATE TEMP TABLE label_stage (row text, source_id text COLLATE "
-            f'"C", label {kind})'
+            f'CREATE TEMP TABLE label_stage (row text, source_id text COLLATE "C", label {kind})'
         )
         with conn.cursor().copy("COPY label_stage (row, source_id, label) FROM STDIN") as cp:
             for row, sid, label in good:
@@ -153,7 +152,8 @@ def file_chunks(path, id_column: str, label_column: str) -> Iterator[Chunk]:
                 raise GaldbError(f"{path}: no column {name!r} (columns: {table.colnames})")
         ids = column_values(table, id_column)
         labels = column_values(table, label_column)
-        yield [(row + i, str(sid), lab) for i, (sid, lab) in enumerate(zip(ids, labels))]
+        pairs = zip(ids, labels, strict=True)
+        yield [(row + i, str(sid), lab) for i, (sid, lab) in enumerate(pairs)]
         row += len(table)
 
 
