@@ -1,9 +1,8 @@
 """Read a model's embeddings back as numpy arrays, fast enough for millions of rows.
 
 A binary ``COPY`` of ``(galaxy_id bigint, embedding halfvec(d))`` has a fixed row size, so
-each chunk is decoded by one numpy ``frombuffer`` instead of a Python call per row (about
-50x faster than fetching pgvector objects). The stream is read in chunks: memory stays
-bounded by ``chunk_rows`` whatever the size of the table.
+each chunk is decoded by one numpy ``frombuffer`` instead of a Python call per row. The
+table is read in keyset pages: memory stays bounded by ``chunk_rows`` whatever its size.
 """
 
 from __future__ import annotations
@@ -13,24 +12,14 @@ from collections.abc import Iterator
 import numpy as np
 import psycopg
 
+from galdb.db.binary_copy import read_fixed
 from galdb.lvm.registry import ModelRecord
 
-_HEADER = 19  # PGCOPY signature, flags, header extension length
 
-
-def _row_dtype(dim: int) -> np.dtype:
-    # int16 field count, int32 length + int64 id, int32 length + int16 dim + int16 unused + d halfs
-    return np.dtype(
-        [
-            ("nfields", ">i2"),
-            ("len_id", ">i4"),
-            ("galaxy_id", ">i8"),
-            ("len_vec", ">i4"),
-            ("dim", ">i2"),
-            ("unused", ">i2"),
-            ("vector", ">f2", (dim,)),
-        ]
-    )
+def _fields(dim: int) -> list[tuple[str, object]]:
+    # pgvector sends a halfvec as int16 dim, int16 unused, then dim big-endian halfs
+    halfvec = np.dtype([("dim", ">i2"), ("unused", ">i2"), ("vector", ">f2", (dim,))])
+    return [("galaxy_id", ">i8"), ("embedding", halfvec)]
 
 
 def iter_embeddings(
@@ -48,24 +37,19 @@ def iter_embeddings(
     read at most once. ``where`` is an SQL condition on ``e`` (the model's partition), e.g.
     ``"e.galaxy_id = ANY(%s)"`` with ``params=(ids,)``.
     """
-    dtype = _row_dtype(record.embedding_dim)
     condition = f"AND ({where})" if where else ""
     query = (
-        f"COPY (SELECT e.galaxy_id, e.embedding FROM galdb.{record.partition} e "
-        f"WHERE e.galaxy_id > %s {condition} ORDER BY e.galaxy_id LIMIT {int(chunk_rows)}) "
-        "TO STDOUT (FORMAT binary)"
+        f"SELECT e.galaxy_id, e.embedding FROM galdb.{record.partition} e "
+        f"WHERE e.galaxy_id > %s {condition} ORDER BY e.galaxy_id LIMIT {int(chunk_rows)}"
     )
     after = np.iinfo(np.int64).min
     while True:
-        with conn.cursor() as cur, cur.copy(query, (int(after), *params)) as copy:
-            data = b"".join(bytes(block) for block in copy)
-        rows = (len(data) - _HEADER - 2) // dtype.itemsize  # a 2-byte trailer ends it
-        if rows <= 0:
+        rows = read_fixed(conn, query, (int(after), *params), _fields(record.embedding_dim))
+        if not len(rows):
             return
-        block = np.frombuffer(data, dtype=dtype, count=rows, offset=_HEADER)
-        ids = block["galaxy_id"].astype(np.int64)
-        yield ids, block["vector"].astype(np.float32)
-        if rows < chunk_rows:
+        ids = rows["galaxy_id"].astype(np.int64)
+        yield ids, rows["embedding"]["vector"].astype(np.float32)
+        if len(rows) < chunk_rows:
             return
         after = ids[-1]
 

@@ -1,0 +1,1 @@
+"""kNN-graph label propagation."""
