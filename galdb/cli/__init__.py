@@ -8,7 +8,21 @@ from typing import Annotated
 
 import typer
 
-from galdb.cli import cone, db, demo, embed, ingest, lvm, search, simulate, sql
+from galdb.cli import (
+    cone,
+    db,
+    demo,
+    embed,
+    head,
+    ingest,
+    label,
+    lvm,
+    propagate,
+    search,
+    simulate,
+    sql,
+    task,
+)
 from galdb.cli.output import err_console
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
@@ -40,7 +54,10 @@ def root(
 
 app.add_typer(db.app, name="db")
 app.add_typer(lvm.app, name="lvm")
-for module in (ingest, embed, search, cone, sql, simulate, demo):
+app.add_typer(task.app, name="task")
+app.add_typer(label.app, name="label")
+app.add_typer(head.app, name="head")
+for module in (ingest, embed, search, cone, sql, simulate, demo, propagate):
     module.register(app)
 
 

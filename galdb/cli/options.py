@@ -28,3 +28,13 @@ Model = Annotated[
         "hf-hub:mwalmsley/zoobot-encoder-convnext_nano) or checkpoint:<path>.",
     ),
 ]
+OptionalModel = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="The LVM whose embeddings to use: a spec or a model id "
+        "(default: the newest model with embeddings).",
+    ),
+]
+Task = Annotated[str, typer.Option("--task", "-t", help="Task name (galdb task list).")]

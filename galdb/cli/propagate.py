@@ -1,0 +1,60 @@
+"""``galdb propagate``: spread a task's labels to look-alike galaxies."""
+
+from typing import Annotated
+
+import typer
+
+from galdb.cli.options import OptionalModel, Task
+from galdb.cli.output import RichProgress, console
+
+
+def propagate_command(
+    ctx: typer.Context,
+    task: Task,
+    k: Annotated[int, typer.Option("--k", min=1, max=200, help="Neighbours per galaxy.")] = 15,
+    model: OptionalModel = None,
+    alpha: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="Weight of neighbours against seeds.")
+    ] = 0.9,
+    workers: Annotated[int, typer.Option(min=1, help="Connections building the graph.")] = 2,
+    rebuild_graph: Annotated[
+        bool, typer.Option(help="Rebuild the kNN graph even if it is up to date.")
+    ] = False,
+) -> None:
+    """Label spreading over the kNN graph of the LVM's embeddings.
+
+    The graph (k nearest neighbours of every embedded galaxy, from pgvector) is kept in
+    galdb.knn_neighbours and rebuilt only when the embeddings change. Human labels stay
+    fixed; catalog labels are soft seeds; every other reached galaxy gets a 'propagated'
+    label with a confidence, replacing the previous run's.
+
+    Example: galdb propagate --task morphology --k 15
+    """
+    from galdb.db.connect import connect, database_url
+    from galdb.labels.tasks import get_task
+    from galdb.lvm.registry import lookup
+    from galdb.propagate.run import propagate
+
+    with connect(ctx.obj) as conn, RichProgress() as progress:
+        summary = propagate(
+            conn,
+            database_url(ctx.obj),
+            get_task(conn, task),
+            lookup(conn, model),
+            k=k,
+            alpha=alpha,
+            workers=workers,
+            rebuild_graph=rebuild_graph,
+            progress=progress,
+        )
+    g = summary.graph
+    timings = ", ".join(f"{name} {s:.1f} s" for name, s in summary.seconds.items())
+    console.print(
+        f"{task}: {summary.propagated:,} propagated labels from {summary.seeds:,} seeds "
+        f"({summary.fixed:,} human, fixed) over {summary.nodes:,} galaxies; graph "
+        f"{g.graph_id} (k={g.k}, {'reused' if g.reused else 'built'}); {timings}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("propagate")(propagate_command)

@@ -1,0 +1,60 @@
+"""``galdb task``: define what heads predict."""
+
+from typing import Annotated
+
+import typer
+
+from galdb.cli.output import console, print_rows
+
+app = typer.Typer(help="Define tasks: classifications and regressions.", no_args_is_help=True)
+
+
+@app.command("create")
+def create_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Task name; also its SQL view galdb.NAME.")],
+    kind: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated classes (classification).")
+    ] = None,
+    unit: Annotated[str | None, typer.Option(help="Unit of the value (regression).")] = None,
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+) -> None:
+    """Create a task. Its predictions will be queryable as `SELECT … FROM NAME`.
+
+    Examples:
+
+      galdb task create morphology --classes elliptical,spiral,edge_on,merger
+
+      galdb task create half_light_radius --kind regression --unit arcsec
+    """
+    from galdb.db.connect import connect
+    from galdb.labels.tasks import create_task
+
+    with connect(ctx.obj) as conn:
+        task = create_task(
+            conn,
+            name,
+            kind,
+            classes=classes.split(",") if classes else None,
+            unit=unit,
+            description=description,
+        )
+    console.print(f"created {task.kind} task {task.name} (id {task.task_id})")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Tasks with their label counts by source and their current head version.
+
+    Example: galdb task list
+    """
+    from galdb.db.connect import connect
+    from galdb.labels.tasks import list_tasks
+
+    with connect(ctx.obj) as conn:
+        rows = list_tasks(conn)
+    print_rows(
+        ["task", "kind", "classes / unit", "catalog", "human", "propagated", "current version"],
+        rows,
+    )
