@@ -13,6 +13,7 @@ from galdb.cli import (
     db,
     demo,
     embed,
+    evaluate,
     head,
     ingest,
     label,
@@ -57,6 +58,7 @@ app.add_typer(lvm.app, name="lvm")
 app.add_typer(task.app, name="task")
 app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
+app.add_typer(evaluate.app, name="eval")
 for module in (ingest, embed, search, cone, sql, simulate, demo, propagate):
     module.register(app)
 

@@ -47,10 +47,13 @@ class ClassificationHead:
     def hyperparameters(self) -> dict:
         return {"C": self.C, "class_weight": "balanced", "features": "l2-normalised, standardised"}
 
-    def fit(self, vectors: np.ndarray, targets: np.ndarray, seed: int = 0) -> dict:
-        """Fit on all labels; return cross-validated metrics (NaN where too few labels)."""
+    def fit(
+        self, vectors: np.ndarray, targets: np.ndarray, seed: int = 0, cross_validate=True
+    ) -> dict:
+        """Fit on all labels; return cross-validated metrics (none where too few labels, or
+        without ``cross_validate``, which also skips the calibration)."""
         counts = np.bincount(targets, minlength=self.n_classes)
-        folds = min(MAX_FOLDS, int(counts[counts > 0].min()))
+        folds = min(MAX_FOLDS, int(counts[counts > 0].min())) if cross_validate else 0
         metrics: dict = {"n_folds": folds if folds >= 2 else 0}
         if folds >= 2 and (counts > 0).sum() >= 2:
             cv_logits = np.zeros((len(targets), self.n_classes))

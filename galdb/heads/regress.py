@@ -38,9 +38,13 @@ class RegressionHead:
     def hyperparameters(self) -> dict:
         return {"alpha": self.alpha, "members": self.members, "features": "l2-normalised"}
 
-    def fit(self, vectors: np.ndarray, targets: np.ndarray, seed: int = 0) -> dict:
+    def fit(
+        self, vectors: np.ndarray, targets: np.ndarray, seed: int = 0, cross_validate=True
+    ) -> dict:
+        """Fit on all labels; return cross-validated metrics (none without
+        ``cross_validate``, and the uncertainty is then the ensemble spread alone)."""
         targets = np.asarray(targets, dtype=np.float64)
-        folds = min(MAX_FOLDS, len(targets) // 2)
+        folds = min(MAX_FOLDS, len(targets) // 2) if cross_validate else 0
         metrics: dict = {"n_folds": folds if folds >= 2 else 0}
         if folds >= 2:
             predicted, spread = np.zeros(len(targets)), np.zeros(len(targets))

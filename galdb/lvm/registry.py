@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from galdb.errors import GaldbError
+from galdb.lvm.preprocess import Preprocessing
 from galdb.lvm.specs import LoadedModel
 
 
@@ -108,20 +109,26 @@ def ensure_index(conn: psycopg.Connection, record: ModelRecord) -> bool:
     return True
 
 
+def preprocessing_of(conn: psycopg.Connection, record: ModelRecord) -> Preprocessing:
+    """The preprocessing the model's vectors were made with."""
+    prep = conn.execute(
+        "SELECT preprocessing FROM galdb.models WHERE model_id = %s", (record.model_id,)
+    ).fetchone()[0]
+    return Preprocessing.from_dict(prep)
+
+
 def load_registered(conn: psycopg.Connection, record: ModelRecord) -> LoadedModel:
     """Load a registered model as it was registered: same weights, same preprocessing."""
-    from galdb.lvm.preprocess import Preprocessing
     from galdb.lvm.specs import load_model
 
-    sha, prep = conn.execute(
-        "SELECT weights_sha256, preprocessing FROM galdb.models WHERE model_id = %s",
-        (record.model_id,),
-    ).fetchone()
+    sha = conn.execute(
+        "SELECT weights_sha256 FROM galdb.models WHERE model_id = %s", (record.model_id,)
+    ).fetchone()[0]
     loaded = load_model(record.spec)
     if loaded.weights_sha256 != sha:
         raise GaldbError(
             f"{record.spec} now has other weights than its stored vectors "
             f"(model {record.model_id}); re-run galdb embed for it"
         )
-    loaded.preprocessing = Preprocessing.from_dict(prep)
+    loaded.preprocessing = preprocessing_of(conn, record)
     return loaded

@@ -92,9 +92,12 @@ def test_label_import_reports_bad_rows_and_keeps_good(conn, galaxies, tmp_path):
         conn, task, galaxies["release_id"], file_chunks(path, "id", "morph"), author="labels.csv"
     )
     assert again.stored == 2  # replaced, not duplicated
-    assert conn.execute(
-        "SELECT count(*) FROM galdb.labels WHERE task_id = %s", (task.task_id,)
-    ).fetchone()[0] == 3
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM galdb.labels WHERE task_id = %s", (task.task_id,)
+        ).fetchone()[0]
+        == 3
+    )
 
 
 def test_precedence_human_over_propagated_over_catalog(conn, galaxies):
@@ -152,9 +155,7 @@ def test_train_predict_every_embedded_galaxy_once(settings, conn, galaxies):
         f"min(head_version), max(head_version) FROM galdb.{task.name}"
     ).fetchone()
     assert rows[:2] == (N, N) and rows[2] < 1e-5 and rows[3] == rows[4] == version.version_id
-    labels = dict(
-        conn.execute(f"SELECT source_id, label FROM galdb.{task.name}").fetchall()
-    )
+    labels = dict(conn.execute(f"SELECT source_id, label FROM galdb.{task.name}").fetchall())
     truth = {f"v{i:08d}": CLASSES[c] for i, c in enumerate(galaxies["cluster"])}
     accuracy = np.mean([labels[k] == v for k, v in truth.items()])
     assert accuracy > 0.95

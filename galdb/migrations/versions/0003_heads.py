@@ -119,7 +119,7 @@ def upgrade() -> None:
     run_sql(TABLES)
     # `SELECT … FROM morphology` should just work: task views live in galdb.
     run_sql(
-        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = \"$user\", public, "
+        'DO $$ BEGIN EXECUTE format(\'ALTER DATABASE %I SET search_path = "$user", public, '
         "galdb', current_database()); END $$"
     )
     run_sql("GRANT SELECT ON ALL TABLES IN SCHEMA galdb TO galdb_reader")

@@ -1,0 +1,276 @@
+"""``galdb eval fewshot``: how many labels does each way of learning a task need?
+
+On the labelled galaxies of a task (its catalog and human labels) that have an embedding, a
+stratified test set is held out once. Then, for each number of labels ``n`` and each repeat,
+``n`` training labels are drawn from the rest (at least one per class, the others at random,
+as an astronomer labelling a random sample would), and four learners get the same labels:
+
+- ``head``: the task's head on the frozen LVM embeddings (what ``galdb head train`` fits);
+- ``propagation``: label spreading over the exact k-NN graph of the labelled galaxies'
+  embeddings (the algorithm ``galdb propagate`` runs over the whole catalog);
+- ``head+reviewer``: half of the ``n`` labels drawn at random, the other half asked of an
+  oracle (the held-back true labels) for the top of the review queue, in rounds, with the
+  head retrained after each round; the queue strategy is one of
+  :data:`galdb.review.strategies.STRATEGIES` (the review app uses the same ones);
+- ``resnet18_scratch``: the seed paper's baseline, a ResNet18 trained from scratch on the
+  images with the same labels, up to all of them.
+
+The score is the AUC on the test set (macro one-vs-rest for more than two classes), or R²
+for a regression task. :mod:`galdb.eval.curves` turns the points into a CSV, a plot and the
+label ratio at which the baseline catches up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import torch
+from sklearn.model_selection import train_test_split
+
+from galdb.errors import GaldbError
+from galdb.eval import curves
+from galdb.eval.baseline import (
+    BaselineConfig,
+    predict_proba,
+    predict_values,
+    train_from_scratch,
+    train_regressor_from_scratch,
+)
+from galdb.heads import new_head
+from galdb.heads.classify import auc, unit_rows
+from galdb.heads.versions import labelled_vectors
+from galdb.labels.tasks import Task
+from galdb.lvm.pixels import read_pixels
+from galdb.lvm.preprocess import Preprocessing, to_tensor
+from galdb.lvm.registry import ModelRecord
+from galdb.propagate.spreading import knn_adjacency, label_spreading, value_spreading
+from galdb.review.strategies import queue_order
+
+METHODS = ("head", "propagation", "head+reviewer", "resnet18_scratch")
+
+
+@dataclass(frozen=True)
+class FewshotConfig:
+    label_counts: tuple[int, ...] = (10, 20, 50, 100, 200, 500)
+    include_all: bool = True  # also every training label
+    repeats: int = 3
+    test_fraction: float = 0.3
+    k: int = 15
+    alpha: float = 0.9
+    reviewer_rounds: int = 3
+    strategy: str = "margin"
+    methods: tuple[str, ...] = METHODS
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    baseline_max_labels: int | None = None  # cap the (slow) baseline; None: up to all
+    seed: int = 0
+
+
+@dataclass
+class FewshotData:
+    vectors: np.ndarray
+    targets: np.ndarray
+    galaxy_ids: np.ndarray
+    test: np.ndarray  # bool mask
+    classification: bool
+    n_classes: int
+
+
+def load_data(
+    conn: psycopg.Connection, task: Task, record: ModelRecord, config: FewshotConfig
+) -> FewshotData:
+    labels, vectors, _ = labelled_vectors(conn, task, record, ("human", "catalog"))
+    n_classes = len(task.classes) if task.is_classification else 0
+    if len(labels.targets) < 20:
+        raise GaldbError(f"{task.name} has {len(labels.targets)} usable labels; need 20 or more")
+    index = np.arange(len(labels.targets))
+    stratify = labels.targets if task.is_classification else None
+    _, test_index = train_test_split(
+        index, test_size=config.test_fraction, random_state=config.seed, stratify=stratify
+    )
+    test = np.zeros(len(index), bool)
+    test[test_index] = True
+    return FewshotData(
+        vectors, labels.targets, labels.galaxy_ids, test, task.is_classification, n_classes
+    )
+
+
+def load_images(
+    conn: psycopg.Connection, galaxy_ids: np.ndarray, prep: Preprocessing, progress=None
+) -> torch.Tensor:
+    """The galaxies' cutouts as the LVM sees them (same preprocessing), for the baseline."""
+    rows = conn.execute(
+        "SELECT galaxy_id, pixel_uri, pixel_member, pixel_index, bands FROM galdb.galaxies "
+        "WHERE galaxy_id = ANY(%s) ORDER BY galaxy_id",
+        (galaxy_ids.tolist(),),
+    ).fetchall()
+    if [r[0] for r in rows] != galaxy_ids.tolist() or any(r[1] is None for r in rows):
+        raise GaldbError("the baseline needs the pixels of every labelled galaxy")
+    if progress is not None:
+        progress.start(len(rows), "reading cutouts for the baseline")
+    tensors = []
+    for _, uri, member, index, bands in rows:
+        tensors.append(to_tensor(read_pixels(uri, member, index), (bands or "").split(","), prep))
+        if progress is not None:
+            progress.advance()
+    return torch.stack(tensors)
+
+
+def draw(targets: np.ndarray, pool: np.ndarray, n: int, rng, classification: bool) -> np.ndarray:
+    """``n`` indices from ``pool``: one per class first (when n allows), the rest at random."""
+    if n >= len(pool):
+        return pool.copy()
+    first = []
+    if classification:
+        classes = np.unique(targets[pool])
+        if n >= len(classes):
+            first = [rng.choice(pool[targets[pool] == c]) for c in classes]
+    rest = rng.choice(np.setdiff1d(pool, first), n - len(first), replace=False)
+    return np.concatenate([np.asarray(first, dtype=np.int64), rest])
+
+
+def score(data: FewshotData, predicted: np.ndarray) -> float:
+    """AUC (classification: ``predicted`` holds probabilities) or R² on the test rows."""
+    y = data.targets[data.test]
+    if data.classification:
+        return auc(predicted, y)
+    residual = np.sum((y - predicted) ** 2)
+    return float(1 - residual / np.sum((y - y.mean()) ** 2))
+
+
+def head_scores(data: FewshotData, train: np.ndarray, rows: np.ndarray, seed: int):
+    """Fit a head on ``train`` and predict ``rows``: probabilities, or (value, sigma)."""
+    head = new_head(_task_like(data))
+    head.fit(data.vectors[train], data.targets[train], seed=seed, cross_validate=False)
+    if data.classification:
+        return head.predict_proba(data.vectors[rows])
+    return head.predict(data.vectors[rows])
+
+
+def _task_like(data: FewshotData) -> Task:
+    classes = tuple(str(i) for i in range(data.n_classes)) if data.classification else None
+    kind = "classification" if data.classification else "regression"
+    return Task(0, "fewshot", kind, classes, None, (), None)
+
+
+def run_head(data: FewshotData, train: np.ndarray, seed: int) -> float:
+    predicted = head_scores(data, train, np.flatnonzero(data.test), seed)
+    return score(data, predicted if data.classification else predicted[0])
+
+
+def run_reviewer(data: FewshotData, train: np.ndarray, config: FewshotConfig, rng) -> float:
+    """Half the budget at random, the rest from the review queue in rounds (oracle answers)."""
+    budget = len(train)
+    labelled = list(train[: max(min(budget, data.n_classes or 2), budget // 2)])
+    pool = np.flatnonzero(~data.test)
+    rounds = max(1, config.reviewer_rounds)
+    while len(labelled) < budget:
+        ask = int(np.ceil((budget - len(labelled)) / rounds))
+        rounds = max(1, rounds - 1)
+        predicted = head_scores(data, np.array(labelled), pool, int(rng.integers(1 << 31)))
+        exclude = np.isin(pool, labelled)
+        if data.classification:
+            counts = np.bincount(data.targets[labelled], minlength=data.n_classes)
+            order = queue_order(
+                config.strategy, predicted, label_counts=counts, rng=rng, exclude=exclude
+            )
+        else:  # regression: the most uncertain galaxies first
+            order = [i for i in np.argsort(-predicted[1], kind="stable") if not exclude[i]]
+        labelled += [int(pool[i]) for i in order[:ask]]
+    return run_head(data, np.array(labelled), int(rng.integers(1 << 31)))
+
+
+def exact_graph(vectors: np.ndarray, k: int):
+    """The exact cosine k-NN graph of a (small) labelled set, as a sparse adjacency."""
+    unit = unit_rows(vectors)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    k = min(k, len(vectors) - 1)
+    nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+    sources = np.repeat(np.arange(len(vectors)), k)
+    targets = nearest.ravel()
+    return knn_adjacency(sources, targets, sims[sources, targets], len(vectors))
+
+
+def run_propagation(data: FewshotData, adjacency, train: np.ndarray, alpha: float) -> float:
+    fixed = np.zeros(len(data.targets), bool)
+    fixed[train] = True
+    if data.classification:
+        seeds = np.full(len(data.targets), -1, np.int64)
+        seeds[train] = data.targets[train]
+        spread = label_spreading(adjacency, seeds, data.n_classes, fixed=fixed, alpha=alpha)
+        return score(data, spread.scores[data.test].astype(np.float64))
+    values = np.full(len(data.targets), np.nan)
+    values[train] = data.targets[train]
+    estimate, _ = value_spreading(adjacency, values, fixed=fixed, alpha=alpha)
+    test = estimate[data.test]
+    return score(data, np.where(np.isfinite(test), test, np.nanmean(values)))
+
+
+def run_baseline(
+    data: FewshotData, images: torch.Tensor, train: np.ndarray, config: BaselineConfig
+) -> float:
+    test_images = images[torch.from_numpy(np.flatnonzero(data.test))]
+    train_images = images[torch.from_numpy(train)]
+    if data.classification:
+        model = train_from_scratch(train_images, data.targets[train], data.n_classes, config)
+        return score(data, predict_proba(model, test_images))
+    model = train_regressor_from_scratch(train_images, data.targets[train], config)
+    return score(data, predict_values(model, test_images))
+
+
+def run_fewshot(
+    conn: psycopg.Connection,
+    task: Task,
+    record: ModelRecord,
+    config: FewshotConfig,
+    out_dir: Path,
+    *,
+    preprocessing: Preprocessing | None = None,
+    progress=None,
+    log=print,
+) -> list[curves.CurvePoint]:
+    """Run every method at every label count; write ``fewshot_<task>.csv/.png/.md``."""
+    data = load_data(conn, task, record, config)
+    pool = np.flatnonzero(~data.test)
+    counts = sorted({n for n in config.label_counts if n < len(pool)})
+    if config.include_all or not counts:
+        counts.append(len(pool))
+    metric = "auc" if data.classification else "r2"
+    log(
+        f"{task.name}: {len(data.targets)} labelled galaxies with embeddings; "
+        f"{int(data.test.sum())} held out for testing; label counts {counts}"
+    )
+    images = None
+    if "resnet18_scratch" in config.methods:
+        if preprocessing is None:
+            raise GaldbError("the baseline needs the LVM's preprocessing to read the cutouts")
+        images = load_images(conn, data.galaxy_ids, preprocessing, progress)
+    adjacency = exact_graph(data.vectors, config.k) if "propagation" in config.methods else None
+    points: list[curves.CurvePoint] = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for repeat in range(config.repeats):
+        for n in counts:
+            rng = np.random.default_rng([config.seed, repeat, n])
+            train = draw(data.targets, pool, n, rng, data.classification)
+            results = {}
+            if "head" in config.methods:
+                results["head"] = run_head(data, train, repeat)
+            if "propagation" in config.methods:
+                results["propagation"] = run_propagation(data, adjacency, train, config.alpha)
+            if "head+reviewer" in config.methods:
+                results["head+reviewer"] = run_reviewer(data, train, config, rng)
+            cap = config.baseline_max_labels
+            if images is not None and (cap is None or n <= cap):
+                baseline = replace(config.baseline, seed=config.baseline.seed + repeat)
+                results["resnet18_scratch"] = run_baseline(data, images, train, baseline)
+            for method, value in results.items():
+                points.append(curves.CurvePoint(method, n, repeat, metric, value))
+            log(f"repeat {repeat} n={n}: " + ", ".join(f"{m} {v:.3f}" for m, v in results.items()))
+            curves.write_csv(points, out_dir / f"fewshot_{task.name}.csv")  # partial results
+    title = f"{task.name}: {len(data.targets)} galaxies, model {record.model_id} ({record.spec})"
+    curves.plot(points, out_dir / f"fewshot_{task.name}.png", title=title)
+    (out_dir / f"fewshot_{task.name}.md").write_text(curves.markdown_table(points) + "\n")
+    return points

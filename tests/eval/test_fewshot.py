@@ -1,0 +1,96 @@
+"""The few-shot evaluation runs end to end on a small simulated labelled set."""
+
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from galdb.cli import main
+from galdb.db.connect import database_url
+from galdb.eval.baseline import BaselineConfig
+from galdb.eval.curves import read_csv
+from galdb.eval.fewshot import FewshotConfig, draw, run_fewshot
+from galdb.ingest import ingest
+from galdb.labels.store import catalog_chunks, import_labels
+from galdb.labels.tasks import create_task
+from galdb.lvm.embed import embed
+from galdb.lvm.registry import lookup, preprocessing_of
+from galdb.lvm.specs import load_model
+from galdb.sim import simulate_release
+
+
+@pytest.fixture(scope="module")
+def labelled(settings, tmp_path_factory):
+    """60 simulated galaxies embedded with a tiny backbone; task = disk-like or not."""
+    from galdb.db.connect import connect
+    from galdb.ingest.runs import release_id_of
+
+    out = tmp_path_factory.mktemp("sim")
+    catalog = simulate_release(out, 60, seed=21, size=32)
+    release = f"fewshot-{uuid.uuid4().hex[:6]}"
+    with connect(settings) as conn:
+        ingest(conn, out, release, catalog=catalog)
+        rid = release_id_of(conn, release)
+        loaded = load_model("timm:resnet10t", input_size=32)
+        embed(conn, database_url(settings), loaded, release_id=rid, workers=0)
+        task = create_task(
+            conn,
+            f"fs_{uuid.uuid4().hex[:8]}",
+            "classification",
+            classes=["elliptical", "lenticular", "spiral", "edge_on", "merger"],
+        )
+        import_labels(conn, task, rid, catalog_chunks(conn, rid, "morph_class"), author="sim")
+    return task
+
+
+def test_fewshot_end_to_end(settings, conn, labelled, tmp_path):
+    record = lookup(conn, "timm:resnet10t")
+    config = FewshotConfig(
+        label_counts=(10, 20),
+        repeats=2,
+        k=5,
+        baseline=BaselineConfig(arch="resnet10t", epochs=1, min_steps=3, batch_size=16),
+    )
+    logged = []
+    points = run_fewshot(
+        conn,
+        labelled,
+        record,
+        config,
+        tmp_path,
+        preprocessing=preprocessing_of(conn, record),
+        log=logged.append,
+    )
+    methods = {p.method for p in points}
+    assert methods == {"head", "propagation", "head+reviewer", "resnet18_scratch"}
+    pool = 60 - 18  # 30% of 60 held out
+    assert sorted({p.n_labels for p in points}) == [10, 20, pool]
+    assert len(points) == 4 * 3 * 2
+    assert all(0 <= p.value <= 1 for p in points)
+    assert read_csv(tmp_path / f"fewshot_{labelled.name}.csv") == points
+    with Image.open(tmp_path / f"fewshot_{labelled.name}.png") as png:
+        assert png.size[0] > 300
+    table = (tmp_path / f"fewshot_{labelled.name}.md").read_text()
+    assert "head+reviewer" in table and "| 10 |" in table.replace("  ", " ")
+    assert "held out" in logged[0]
+
+
+def test_fewshot_cli_without_baseline(settings, labelled, tmp_path, capsys):
+    code = main(
+        [
+            "eval", "fewshot", "-t", labelled.name, "-m", "timm:resnet10t", "--labels", "10",
+            "--repeats", "1", "--k", "5", "--methods", "head,propagation", "-o", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert (tmp_path / f"fewshot_{labelled.name}.png").exists()
+    assert "propagation" in capsys.readouterr().out
+
+
+def test_draw_takes_one_per_class_first():
+    targets = np.array([0] * 50 + [1] * 3 + [2] * 2)
+    pool = np.arange(55)
+    picked = draw(targets, pool, 5, np.random.default_rng(0), True)
+    assert len(set(picked)) == 5 and set(targets[picked]) == {0, 1, 2}
+    assert len(draw(targets, pool, 100, np.random.default_rng(0), True)) == 55
