@@ -1,4 +1,5 @@
-"""The end-to-end demo: simulate → ingest → cone search → SQL → pretrain → embed → search.
+"""The end-to-end demo: simulate → ingest → cone search → SQL → pretrain → embed → search →
+a few labels → head → predictions view → label propagation.
 
 Runs offline on the embedded database; every step is an ordinary library call, so the demo is
 also a worked example of the API.
@@ -6,6 +7,7 @@ also a worked example of the API.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +15,21 @@ from galdb.db import admin
 from galdb.db.connect import connect, database_url
 from galdb.db.readonly import QueryResult, run_readonly
 from galdb.db.settings import Settings
+from galdb.errors import GaldbError
+from galdb.heads.materialize import materialize
+from galdb.heads.versions import HeadVersion, train_head
 from galdb.ingest import IngestSummary, ingest
+from galdb.labels.store import catalog_chunks, import_labels
+from galdb.labels.tasks import Task, create_task, get_task
+from galdb.lvm import registry
 from galdb.lvm.embed import EmbedSummary, embed
 from galdb.lvm.pretrain import PretrainConfig, pretrain
 from galdb.lvm.specs import load_model
 from galdb.progress import Progress
+from galdb.propagate.run import PropagationSummary, propagate
 from galdb.search import ConeMatch, cone_search
 from galdb.search.service import Query, SearchResult, run_search
-from galdb.sim import simulate_release
+from galdb.sim import CLASSES, simulate_release
 
 RELEASE = "demo-sim"
 CLASS_QUERY = """
@@ -30,6 +39,19 @@ SELECT props->>'morph_class' AS morph_class, count(*) AS n,
        round(avg((props->>'mag_r')::numeric), 2) AS mean_mag_r
 FROM galdb.catalog WHERE release = 'demo-sim'
 GROUP BY 1 ORDER BY 1
+""".strip()
+TASK = "morphology"
+LABELS_PER_CLASS = 4  # "few labels": the rest of the truth only scores the predictions
+MORPHOLOGY_QUERY = """
+SELECT label, count(*) AS n, round(avg(confidence)::numeric, 2) AS mean_confidence,
+       round(avg((label = props->>'morph_class')::int)::numeric, 2) AS agrees_with_truth
+FROM morphology WHERE release = 'demo-sim' GROUP BY label ORDER BY n DESC
+""".strip()
+PROPAGATED_QUERY = """
+SELECT count(*) AS propagated, round(avg(l.confidence)::numeric, 2) AS mean_confidence,
+       round(avg((l.class = g.props->>'morph_class')::int)::numeric, 2) AS agrees_with_truth
+FROM galdb.labels l JOIN galdb.galaxies g USING (galaxy_id) JOIN galdb.tasks t USING (task_id)
+WHERE t.name = 'morphology' AND l.source = 'propagated'
 """.strip()
 # A small backbone pretrained briefly on the demo's own cutouts (SimCLR), then used to embed.
 DEMO_PRETRAIN = PretrainConfig(
@@ -55,6 +77,11 @@ class DemoResult:
     similar: SearchResult
     query_class: str
     grid: Path
+    head: HeadVersion
+    n_labels: int
+    morphology: QueryResult
+    propagation: PropagationSummary
+    propagated: QueryResult
 
 
 def run_demo(
@@ -104,6 +131,13 @@ def run_demo(
             "SELECT props->>'morph_class' FROM galdb.galaxies WHERE galaxy_id = %s",
             (similar.query_galaxy,),
         ).fetchone()[0]
+    with connect(settings) as conn:
+        task = _morphology_task(conn)
+        n_labels = _few_labels(conn, task)
+        record = registry.lookup(conn, loaded.spec)
+        head = train_head(conn, task, record)
+        materialize(conn, task, head.version_id)
+        propagation = propagate(conn, database_url(settings), task, record, k=10)
     return DemoResult(
         catalog,
         summary,
@@ -116,4 +150,34 @@ def run_demo(
         similar,
         query_class,
         grid,
+        head,
+        n_labels,
+        run_readonly(settings, MORPHOLOGY_QUERY),
+        propagation,
+        run_readonly(settings, PROPAGATED_QUERY),
     )
+
+
+def _morphology_task(conn) -> Task:
+    try:
+        return get_task(conn, TASK)
+    except GaldbError:
+        return create_task(conn, TASK, "classification", classes=list(CLASSES))
+
+
+def _few_labels(conn, task: Task) -> int:
+    """Label a few galaxies per class from the simulation's truth, as a catalog would."""
+    rid = conn.execute(
+        "SELECT release_id FROM galdb.releases WHERE name = %s", (RELEASE,)
+    ).fetchone()[0]
+    rows = [row for chunk in catalog_chunks(conn, rid, "morph_class") for row in chunk]
+    sizes = Counter(label for _, _, label in rows)
+    taken: Counter = Counter()
+    chosen = []
+    for row in rows:
+        cap = min(LABELS_PER_CLASS, max(1, sizes[row[2]] // 2))  # at most half of a class
+        if taken[row[2]] < cap:
+            taken[row[2]] += 1
+            chosen.append(row)
+    import_labels(conn, task, rid, [chosen], author="demo: simulation truth")
+    return len(chosen)

@@ -14,11 +14,13 @@ def demo_command(
     seed: Seed = 1,
     pretrain_minutes: Annotated[float, typer.Option(help="SimCLR pretraining budget.")] = 1.0,
 ) -> None:
-    """Simulate a mock release, ingest it, cone search, SQL, pretrain, embed, similarity search.
+    """Simulate a mock release, ingest it, cone search, SQL, pretrain, embed, similarity search,
+    then learn morphology from a few labels (head, predictions view, label propagation).
 
     Prints each step's result and writes a PNG grid of look-alikes. Example: galdb demo --n 200
     """
-    from galdb.demo import CLASS_QUERY, run_demo  # imports GalSim: only when needed
+    # imports GalSim: only when needed
+    from galdb.demo import CLASS_QUERY, MORPHOLOGY_QUERY, TASK, run_demo
 
     with RichProgress() as progress:
         result = run_demo(
@@ -56,6 +58,23 @@ def demo_command(
         f"grid: {result.grid}"
     )
     print_rows(("rank", "source_id", "class", "similarity"), rows)
+    h = result.head
+    metrics = ", ".join(
+        f"{k} {h.metrics[k]:.2f}" for k in ("cv_auc", "cv_balanced_accuracy") if h.metrics.get(k)
+    )
+    console.print(
+        f"[bold]8. head[/] for task {TASK!r} trained on {result.n_labels} labels (a few per "
+        f"class): version {h.version_id}, {metrics or 'too few labels to cross-validate'}; "
+        f"predictions for every galaxy in the view {TASK}:"
+    )
+    console.print(MORPHOLOGY_QUERY, highlight=False)
+    print_rows(result.morphology.columns, result.morphology.rows)
+    p = result.propagation
+    console.print(
+        f"[bold]9. propagated[/] the {p.seeds} labels over the k=10 graph of the embeddings "
+        f"to {p.propagated} galaxies:"
+    )
+    print_rows(result.propagated.columns, result.propagated.rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,10 @@ def test_demo_runs_end_to_end(settings, capsys):
     assert (settings.home / "demo" / "sim-n20-seed3" / "similar.png").exists()
     for cls in ("edge_on", "elliptical", "lenticular", "merger", "spiral"):
         assert cls in out
+    flat = " ".join(out.split())
+    assert re.search(r"8\. head for task 'morphology' trained on \d+ labels", flat)
+    assert re.search(r"9\. propagated the \d+ labels over the k=10 graph", flat)
+    assert "agrees_with_truth" in flat
     # Running it again finds the release already there: nothing is inserted twice.
     assert main(args) == 0
     assert "0 inserted, 20 already present" in capsys.readouterr().out
