@@ -25,7 +25,7 @@ def _normalise(url: str) -> str:
     return url
 
 
-def _with_database(url: str, dbname: str) -> str:
+def with_database(url: str, dbname: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
 
@@ -41,7 +41,7 @@ def database_url(settings: Settings) -> str:
         ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-    return _with_database(admin_url, DATABASE_NAME)
+    return with_database(admin_url, DATABASE_NAME)
 
 
 def sqlalchemy_url(settings: Settings) -> str:

@@ -54,12 +54,21 @@ def current_revision(settings: Settings) -> str | None:
 
 def upgrade(settings: Settings, revision: str = "head") -> str:
     """Migrate the database to ``revision``; return the revision reached."""
+    return _run(settings, command.upgrade, revision)
+
+
+def downgrade(settings: Settings, revision: str) -> str:
+    """Migrate the database back to ``revision`` (data of newer tables is lost)."""
+    return _run(settings, command.downgrade, revision)
+
+
+def _run(settings: Settings, step, revision: str) -> str:
     engine = create_engine(sqlalchemy_url(settings))
     cfg = _config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            step(cfg, revision)
     finally:
         engine.dispose()
     return current_revision(settings) or ""

@@ -126,8 +126,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # predictions tables (and the task views on them) are made at run time, one per version
+    run_sql(
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT tablename FROM pg_tables "
+        "WHERE schemaname = 'galdb' AND tablename LIKE 'predictions\\_%' LOOP "
+        "EXECUTE format('DROP TABLE galdb.%I CASCADE', r.tablename); END LOOP; "
+        "EXECUTE format('ALTER DATABASE %I RESET search_path', current_database()); END $$"
+    )
     run_sql(
         "DROP VIEW galdb.effective_labels; DROP TABLE galdb.knn_neighbours, galdb.knn_graphs, "
-        "galdb.head_labels CASCADE; ALTER TABLE galdb.tasks DROP COLUMN current_version; "
-        "DROP TABLE galdb.head_versions, galdb.labels, galdb.tasks CASCADE"
+        "galdb.head_labels; ALTER TABLE galdb.tasks DROP COLUMN current_version; "
+        "DROP TABLE galdb.head_versions, galdb.labels, galdb.tasks"
     )
