@@ -32,7 +32,7 @@ def labelled(settings, tmp_path_factory):
     with connect(settings) as conn:
         ingest(conn, out, release, catalog=catalog)
         rid = release_id_of(conn, release)
-        loaded = load_model("timm:resnet10t", input_size=32)
+        loaded = load_model("timm:test_resnet", input_size=32)
         embed(conn, database_url(settings), loaded, release_id=rid, workers=0)
         task = create_task(
             conn,
@@ -45,12 +45,12 @@ def labelled(settings, tmp_path_factory):
 
 
 def test_fewshot_end_to_end(settings, conn, labelled, tmp_path):
-    record = lookup(conn, "timm:resnet10t")
+    record = lookup(conn, "timm:test_resnet")
     config = FewshotConfig(
         label_counts=(10, 20),
         repeats=2,
         k=5,
-        baseline=BaselineConfig(arch="resnet10t", epochs=1, min_steps=3, batch_size=16),
+        baseline=BaselineConfig(arch="test_resnet", epochs=1, min_steps=3, batch_size=16),
     )
     logged = []
     points = run_fewshot(
@@ -79,7 +79,7 @@ def test_fewshot_end_to_end(settings, conn, labelled, tmp_path):
 def test_fewshot_cli_without_baseline(settings, labelled, tmp_path, capsys):
     code = main(
         [
-            "eval", "fewshot", "-t", labelled.name, "-m", "timm:resnet10t", "--labels", "10",
+            "eval", "fewshot", "-t", labelled.name, "-m", "timm:test_resnet", "--labels", "10",
             "--repeats", "1", "--k", "5", "--methods", "head,propagation", "-o", str(tmp_path),
         ]
     )  # fmt: skip
