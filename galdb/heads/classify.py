@@ -9,7 +9,6 @@ then calibrated on cross-validated predictions with a temperature and a per-clas
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from galdb.heads.params import from_npz, to_npz
 from galdb.review.strategies import margin_and_entropy
 
 MAX_FOLDS = 5
@@ -101,25 +101,11 @@ class ClassificationHead:
         return columns | {"confidence": confidence, "margin": margin, "entropy": entropy}
 
     def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            **{
-                k: np.asarray(getattr(self, k))
-                for k in ("n_classes", "C", "mean", "scale", "weights", "bias", "temperature")
-            },
-            calibration_bias=self.calibration_bias,
-        )
-        return buffer.getvalue()
+        return to_npz(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ClassificationHead:
-        with np.load(io.BytesIO(data)) as z:
-            head = cls(int(z["n_classes"]), float(z["C"]))
-            for k in ("mean", "scale", "weights", "bias", "calibration_bias"):
-                setattr(head, k, z[k])
-            head.temperature = float(z["temperature"])
-        return head
+        return from_npz(cls, data)
 
 
 def _calibrate(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:

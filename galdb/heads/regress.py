@@ -10,7 +10,6 @@ for honest Gaussian uncertainties).
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
 from galdb.heads.classify import MAX_FOLDS, unit_rows
+from galdb.heads.params import from_npz, to_npz
 
 ALPHAS = np.logspace(-2, 4, 13)
 
@@ -96,21 +96,8 @@ class RegressionHead:
         return {"value": value, "uncertainty": sigma}
 
     def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            **{
-                k: np.asarray(getattr(self, k))
-                for k in ("members", "alpha", "mean", "scale", "weights", "bias", "noise")
-            },
-        )
-        return buffer.getvalue()
+        return to_npz(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RegressionHead:
-        with np.load(io.BytesIO(data)) as z:
-            head = cls(int(z["members"]), float(z["alpha"]))
-            for k in ("mean", "scale", "weights", "bias"):
-                setattr(head, k, z[k])
-            head.noise = float(z["noise"])
-        return head
+        return from_npz(cls, data)
