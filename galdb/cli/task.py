@@ -19,6 +19,9 @@ def create_command(
     ] = None,
     unit: Annotated[str | None, typer.Option(help="Unit of the value (regression).")] = None,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
+    precedence: Annotated[
+        str, typer.Option(help="Which label source wins when a galaxy has several.")
+    ] = "human,propagated,catalog",
 ) -> None:
     """Create a task. Its predictions will be queryable as `SELECT … FROM NAME`.
 
@@ -39,6 +42,7 @@ def create_command(
             classes=classes.split(",") if classes else None,
             unit=unit,
             description=description,
+            precedence=precedence.split(","),
         )
     console.print(f"created {task.kind} task {task.name} (id {task.task_id})")
 

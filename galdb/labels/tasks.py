@@ -56,8 +56,16 @@ def create_task(
     classes: list[str] | None = None,
     unit: str | None = None,
     description: str = "",
+    precedence: list[str] | None = None,
 ) -> Task:
-    """Create a task; fails clearly on a bad or taken name or a bad class list."""
+    """Create a task; fails clearly on a bad or taken name or a bad class list.
+
+    ``precedence`` orders the label sources when a galaxy has several labels (default:
+    human, propagated, catalog).
+    """
+    precedence = precedence or ["human", "propagated", "catalog"]
+    if sorted(precedence) != sorted(SOURCES):
+        raise GaldbError(f"precedence {precedence}: give each of {', '.join(SOURCES)} once")
     if not NAME.match(name):
         raise GaldbError(
             f"task name {name!r} must be lowercase letters, digits and _ (starting with a "
@@ -82,9 +90,9 @@ def create_task(
     if conn.execute("SELECT to_regclass(%s)", (f"galdb.{name}",)).fetchone()[0]:
         raise GaldbError(f"{name!r} is taken by a galdb table or view; choose another name")
     row = conn.execute(
-        f"INSERT INTO galdb.tasks (name, kind, classes, unit, description) "
-        f"VALUES (%s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (name, kind, classes if kind == "classification" else None, unit, description),
+        "INSERT INTO galdb.tasks (name, kind, classes, unit, description, source_precedence) "
+        f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        (name, kind, classes if kind == "classification" else None, unit, description, precedence),
     ).fetchone()
     conn.commit()
     return _task(row)

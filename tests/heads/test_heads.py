@@ -120,6 +120,15 @@ def test_precedence_human_over_propagated_over_catalog(conn, galaxies):
     assert rows == [("v00000010", "bulge", "human"), ("v00000011", "merger", "propagated")]
     only_catalog = effective_labels(conn, task, ("catalog",))
     assert [CLASSES[t] for t in only_catalog.targets] == ["disk", "disk"]
+    trusting = create_task(
+        conn, task_name(), "classification", classes=list(CLASSES),
+        precedence=["catalog", "human", "propagated"],
+    )  # fmt: skip
+    import_labels(conn, trusting, rid, [[(1, "v00000010", "disk")]], author="cat")
+    import_labels(conn, trusting, rid, [[(1, "v00000010", "bulge")]], source="human", author="a")
+    assert CLASSES[effective_labels(conn, trusting).targets[0]] == "disk"
+    with pytest.raises(GaldbError, match="each of"):
+        create_task(conn, task_name(), "regression", precedence=["human", "catalog"])
 
 
 def test_labels_from_an_ingested_catalog_column(conn, galaxies):
