@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from galdb.errors import GaldbError
 from galdb.heads.params import from_npz, to_npz
 from galdb.review.strategies import margin_and_entropy
 
@@ -53,6 +54,8 @@ class ClassificationHead:
         """Fit on all labels; return cross-validated metrics (none where too few labels, or
         without ``cross_validate``, which also skips the calibration)."""
         counts = np.bincount(targets, minlength=self.n_classes)
+        if (counts > 0).sum() < 2:
+            raise GaldbError("a classification head needs labels of at least two classes")
         folds = min(MAX_FOLDS, int(counts[counts > 0].min())) if cross_validate else 0
         metrics: dict = {"n_folds": folds if folds >= 2 else 0}
         if folds >= 2 and (counts > 0).sum() >= 2:

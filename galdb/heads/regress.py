@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import KFold
 
+from galdb.errors import GaldbError
 from galdb.heads.classify import MAX_FOLDS, unit_rows
 from galdb.heads.params import from_npz, to_npz
 
@@ -44,6 +45,8 @@ class RegressionHead:
         """Fit on all labels; return cross-validated metrics (none without
         ``cross_validate``, and the uncertainty is then the ensemble spread alone)."""
         targets = np.asarray(targets, dtype=np.float64)
+        if len(targets) < 3:
+            raise GaldbError(f"a regression head needs 3 labels or more, not {len(targets)}")
         folds = min(MAX_FOLDS, len(targets) // 2) if cross_validate else 0
         metrics: dict = {"n_folds": folds if folds >= 2 else 0}
         if folds >= 2:

@@ -232,7 +232,13 @@ def test_regression_head_reports_r2_and_honest_uncertainty(conn, galaxies):
     assert np.corrcoef(value, truth)[0, 1] > 0.9 and (sigma > 0).all()
 
 
-def test_training_without_labels_or_embeddings_says_what_to_do(conn, galaxies):
+def test_training_without_enough_labels_says_what_to_do(conn, galaxies):
     task = create_task(conn, task_name(), "classification", classes=list(CLASSES))
     with pytest.raises(GaldbError, match="galdb label import"):
+        train_head(conn, task, galaxies["record"])
+    rid = galaxies["release_id"]
+    import_labels(
+        conn, task, rid, [[(1, "v00000001", "disk"), (2, "v00000002", "disk")]], author="c"
+    )
+    with pytest.raises(GaldbError, match="at least two classes"):
         train_head(conn, task, galaxies["record"])
