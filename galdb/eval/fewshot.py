@@ -47,7 +47,7 @@ from galdb.lvm.pixels import read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.registry import ModelRecord
 from galdb.propagate.spreading import knn_adjacency, label_spreading, value_spreading
-from galdb.review.strategies import queue_order
+from galdb.review.strategies import STRATEGIES, queue_order
 
 METHODS = ("head", "propagation", "head+reviewer", "resnet18_scratch")
 
@@ -233,6 +233,10 @@ def run_fewshot(
     log=print,
 ) -> list[curves.CurvePoint]:
     """Run every method at every label count; write ``fewshot_<task>.csv/.png/.md``."""
+    if config.strategy not in STRATEGIES:
+        raise GaldbError(f"queue strategy {config.strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if unknown := set(config.methods) - set(METHODS):
+        raise GaldbError(f"unknown methods {sorted(unknown)}: use {', '.join(METHODS)}")
     data = load_data(conn, task, record, config)
     pool = np.flatnonzero(~data.test)
     counts = sorted({n for n in config.label_counts if n < len(pool)})

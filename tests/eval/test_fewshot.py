@@ -86,6 +86,9 @@ def test_fewshot_cli_without_baseline(settings, labelled, tmp_path, capsys):
     assert code == 0
     assert (tmp_path / f"fewshot_{labelled.name}.png").exists()
     assert "propagation" in capsys.readouterr().out
+    bad = ["eval", "fewshot", "-t", labelled.name, "--strategy", "oldest", "-o", str(tmp_path)]
+    assert main(bad) == 1
+    assert "use one of margin" in capsys.readouterr().err
 
 
 def test_draw_takes_one_per_class_first():
