@@ -14,6 +14,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -136,3 +137,48 @@ def _fmt(value: object) -> str:
 def verdict(met: bool) -> str:
     """How a target line reads."""
     return "MET" if met else "NOT MET"
+
+
+class LogProgress:
+    """A galdb progress receiver that prints a progress line every ~10 %."""
+
+    def __init__(self, label: str):
+        self.label, self.total, self.done, self.next = label, None, 0, 0
+
+    def start(self, total, description: str = "") -> None:
+        self.total, self.done = total, 0
+        self.next = (total or 0) // 10
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.total and self.done >= self.next:
+            log(f"{self.label}: {self.done:,}/{self.total:,}")
+            self.next += max(1, self.total // 10)
+
+
+class RssSampler:
+    """Peak resident memory of this process (MiB) while the ``with`` block runs."""
+
+    def __init__(self, every: float = 0.05):
+        self.process, self.every = psutil.Process(), every
+        self.peak, self._stop = 0.0, threading.Event()
+
+    def _rss(self) -> float:
+        return self.process.memory_info().rss / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self.start = self._rss()
+        self.peak = self.start
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
