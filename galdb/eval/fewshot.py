@@ -5,7 +5,8 @@ stratified test set is held out once. Then, for each number of labels ``n`` and 
 ``n`` training labels are drawn from the rest (at least one per class, the others at random,
 as an astronomer labelling a random sample would), and four learners get the same labels:
 
-- ``head``: the task's head on the frozen LVM embeddings (what ``galdb head train`` fits);
+- ``head``: the task's head on the frozen LVM embeddings, fitted as ``galdb head train``
+  fits it (regularisation chosen by cross-validation when the labels allow);
 - ``propagation``: label spreading over the exact k-NN graph of the labelled galaxies'
   embeddings (the algorithm ``galdb propagate`` runs over the whole catalog);
 - ``head+reviewer``: half of the ``n`` labels drawn at random, the other half asked of an
@@ -143,7 +144,7 @@ def score(data: FewshotData, predicted: np.ndarray) -> float:
 def head_scores(data: FewshotData, train: np.ndarray, rows: np.ndarray, seed: int):
     """Fit a head on ``train`` and predict ``rows``: probabilities, or (value, sigma)."""
     head = new_head(_task_like(data))
-    head.fit(data.vectors[train], data.targets[train], seed=seed, cross_validate=False)
+    head.fit(data.vectors[train], data.targets[train], seed=seed)
     if data.classification:
         return head.predict_proba(data.vectors[rows])
     return head.predict(data.vectors[rows])

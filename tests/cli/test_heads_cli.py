@@ -16,7 +16,7 @@ def sim_release(settings, tmp_path_factory):
     catalog = simulate_release(out, 40, seed=4, size=32)
     release = f"cli-{uuid.uuid4().hex[:6]}"
     assert main(["ingest", str(out), "-r", release, "--catalog", str(catalog)]) == 0
-    assert main(["embed", "-m", "timm:test_resnet", "-r", release, "--input-size", "32"]) == 0
+    assert main(["embed", "-m", "timm:test_efficientnet", "-r", release, "--input-size", "32"]) == 0
     return release
 
 
@@ -27,13 +27,13 @@ def test_classification_workflow(settings, sim_release, capsys):
     code = main(["label", "import", "-t", task, "-r", sim_release, "--column", "morph_class"])
     assert code == 0
     assert "40 of 40 labels stored" in capsys.readouterr().out
-    assert main(["head", "train", "-t", task, "-m", "timm:test_resnet"]) == 0
+    assert main(["head", "train", "-t", task, "-m", "timm:test_efficientnet"]) == 0
     out = capsys.readouterr().out
     assert "cv_auc" in out and "40 predictions" in out
     assert main(["sql", f"SELECT label, count(*) FROM {task} GROUP BY label"]) == 0
     assert main(["head", "list", "-t", task]) == 0
     assert "ready" in capsys.readouterr().out
-    assert main(["propagate", "-t", task, "--k", "5", "-m", "timm:test_resnet"]) == 0
+    assert main(["propagate", "-t", task, "--k", "5", "-m", "timm:test_efficientnet"]) == 0
     # every galaxy is labelled by the catalog, so there is nothing to propagate to
     assert "0 propagated labels from 40 seeds" in capsys.readouterr().out
     assert main(["task", "list"]) == 0
@@ -56,7 +56,7 @@ def test_regression_workflow_and_bad_labels(settings, sim_release, tmp_path, cap
     assert main(args) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps at 80 columns
     assert "1 ids not in" in out and "not a number" in out
-    assert main(["head", "train", "-t", task, "-m", "timm:test_resnet"]) == 0
+    assert main(["head", "train", "-t", task, "-m", "timm:test_efficientnet"]) == 0
     assert "cv_r2" in capsys.readouterr().out
     assert main(["sql", f"SELECT count(*) FROM {task} WHERE uncertainty > 0"]) == 0
     assert "40" in capsys.readouterr().out
