@@ -232,7 +232,9 @@ def _methods(points: list[CurvePoint]) -> list[str]:
 
 
 def _times(ratio: float) -> str:
-    return f"×{ratio:.0f}" if ratio >= 10 else f"×{ratio:.1f}"
+    if ratio >= 10:
+        return f"×{ratio:.0f}"
+    return f"×{ratio:.1f}" if ratio >= 1 else f"×{ratio:.2g}"  # below 1: the baseline is ahead
 
 
 def _row(cells: list[str]) -> str:
