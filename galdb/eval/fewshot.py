@@ -275,7 +275,8 @@ def run_fewshot(
                 points.append(curves.CurvePoint(method, n, repeat, metric, value))
             log(f"repeat {repeat} n={n}: " + ", ".join(f"{m} {v:.3f}" for m, v in results.items()))
             curves.write_csv(points, out_dir / f"fewshot_{task.name}.csv")  # partial results
-    title = f"{task.name}: {len(data.targets)} galaxies, model {record.model_id} ({record.spec})"
+    model = record.spec.rsplit("/", 1)[-1]  # a checkpoint's file name, not its whole path
+    title = f"{task.name}: {len(data.targets)} galaxies, model {record.model_id} ({model})"
     curves.plot(points, out_dir / f"fewshot_{task.name}.png", title=title)
     (out_dir / f"fewshot_{task.name}.md").write_text(curves.markdown_table(points) + "\n")
     return points
