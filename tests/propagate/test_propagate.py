@@ -119,3 +119,26 @@ def test_graph_is_rebuilt_when_embeddings_change(settings, conn, unique_release)
         "SELECT graph_id FROM galdb.knn_graphs WHERE model_id = %s", (record.model_id,)
     ).fetchall()
     assert graphs == [(second.graph_id,)] and second.graph_id != first.graph_id
+
+
+def test_interrupted_graph_build_resumes(settings, conn, unique_release):
+    vectors, _ = clustered_vectors(120, 8, 2, seed=10)
+    record, ids = store_vectors(conn, vectors, unique_release, f"synthetic:{unique_release}")
+    url = database_url(settings)
+    graph = ensure_graph(conn, url, record, 5)
+    # as if killed midway: half the rows written, the graph still 'building'
+    conn.execute(
+        "DELETE FROM galdb.knn_neighbours WHERE graph_id = %s AND galaxy_id %% 2 = 0",
+        (graph.graph_id,),
+    )
+    conn.execute(
+        "UPDATE galdb.knn_graphs SET status = 'building' WHERE graph_id = %s", (graph.graph_id,)
+    )
+    conn.commit()
+    resumed = ensure_graph(conn, url, record, 5, workers=2)
+    assert resumed.graph_id == graph.graph_id and not resumed.reused
+    rows = conn.execute(
+        "SELECT count(*), count(DISTINCT galaxy_id) FROM galdb.knn_neighbours WHERE graph_id = %s",
+        (graph.graph_id,),
+    ).fetchone()
+    assert rows == (120, 120)
