@@ -120,9 +120,10 @@ def load_images(
 
 
 def draw(targets: np.ndarray, pool: np.ndarray, n: int, rng, classification: bool) -> np.ndarray:
-    """``n`` indices from ``pool``: one per class first (when n allows), the rest at random."""
-    if n >= len(pool):
-        return pool.copy()
+    """``n`` indices from ``pool``: one per class first (when n allows), the rest in random
+    order. With ``n`` >= the pool, all of it, in that order too: the reviewer simulation takes
+    its random half from the front, which must not be the pool's (class-sorted) head."""
+    n = min(n, len(pool))
     first = []
     if classification:
         classes = np.unique(targets[pool])

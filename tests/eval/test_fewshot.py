@@ -96,4 +96,6 @@ def test_draw_takes_one_per_class_first():
     pool = np.arange(55)
     picked = draw(targets, pool, 5, np.random.default_rng(0), True)
     assert len(set(picked)) == 5 and set(targets[picked]) == {0, 1, 2}
-    assert len(draw(targets, pool, 100, np.random.default_rng(0), True)) == 55
+    everything = draw(targets, pool, 100, np.random.default_rng(0), True)
+    assert sorted(everything) == list(pool)
+    assert set(targets[everything[:3]]) == {0, 1, 2}  # the front is not the sorted pool's head
