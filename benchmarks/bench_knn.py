@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import embedded_server
+from _common import LogProgress, embedded_server
 
 from galdb.db.connect import connect
 
@@ -121,44 +121,11 @@ def recall(found: list[list[int]] | np.ndarray, truth: np.ndarray) -> float:
 
 def load_pg(conn, base: np.ndarray):
     """Fake model row, catalog-only galaxies, vectors by binary COPY; return the record."""
-    import torch
-    from pgvector.psycopg import register_vector
+    from galdb.datasets.vectors import store_vectors
 
-    from galdb.ingest.runs import ensure_release
-    from galdb.lvm import registry
-    from galdb.lvm.embed import write_vectors
-    from galdb.lvm.preprocess import Preprocessing
-    from galdb.lvm.specs import LoadedModel
-
-    loaded = LoadedModel(
-        spec=SPEC,
-        arch="synthetic",
-        model=torch.nn.Identity(),
-        preprocessing=Preprocessing(),
-        embedding_dim=DIM,
-        weights_sha256="0" * 64,
-    )
-    register_vector(conn)
-    record = registry.register(conn, loaded)
-    release_id = ensure_release(conn, "knn-bench", "synthetic")
-    with (
-        conn.cursor() as cur,
-        cur.copy("COPY galdb.galaxies (release_id, source_id) FROM STDIN") as cp,
-    ):
-        for i in range(len(base)):
-            cp.write_row((release_id, f"v{i:08d}"))
-    conn.commit()
-    ids = [
-        r[0]
-        for r in conn.execute(
-            "SELECT galaxy_id FROM galdb.galaxies WHERE release_id = %s ORDER BY source_id",
-            (release_id,),
-        ).fetchall()
-    ]
-    for start in range(0, len(base), 50_000):
-        write_vectors(conn, record, ids[start : start + 50_000], base[start : start + 50_000])
-        say(f"pgvector: wrote {min(start + 50_000, len(base)):,} vectors")
-    return record, np.asarray(ids)
+    progress = LogProgress("pgvector: vectors written")
+    progress.start(len(base))
+    return store_vectors(conn, base, "knn-bench", SPEC, progress=progress)
 
 
 def build_pg_index(conn, record, workers: int) -> float:

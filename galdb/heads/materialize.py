@@ -24,7 +24,7 @@ from psycopg import sql
 from galdb.db.binary_copy import copy_columns
 from galdb.heads.versions import load_version_head
 from galdb.labels.tasks import Task
-from galdb.lvm.registry import ModelRecord
+from galdb.lvm.registry import lookup
 from galdb.lvm.vectors import count_embeddings, iter_embeddings
 
 CHUNK_ROWS = 65536
@@ -92,12 +92,7 @@ def materialize(
     """Predict every embedded galaxy with the version's head, make it current; return the
     number of predictions."""
     head, model_id = load_version_head(conn, task, version_id)
-    record = ModelRecord(
-        *conn.execute(
-            "SELECT model_id, spec, embedding_dim FROM galdb.models WHERE model_id = %s",
-            (model_id,),
-        ).fetchone()
-    )
+    record = lookup(conn, str(model_id))
     final = table_name(task, version_id)
     build = f"{final}_build"
     conn.execute(sql.SQL("DROP TABLE IF EXISTS galdb.{}").format(sql.Identifier(build)))

@@ -171,6 +171,13 @@ def read_edges(conn: psycopg.Connection, graph_id: int, page: int = 100_000) -> 
         return Edges(empty, empty, empty, np.empty(0, np.float32))
     src, dst, sim = (np.concatenate(c) for c in zip(*chunks, strict=True))
     node_ids = np.unique(src)
-    target = np.searchsorted(node_ids, dst).clip(0, len(node_ids) - 1)
-    known = node_ids[target] == dst  # a neighbour whose own row is gone is dropped
+    target, known = locate(node_ids, dst)  # a neighbour whose own row is gone is dropped
     return Edges(node_ids, np.searchsorted(node_ids, src[known]), target[known], sim[known])
+
+
+def locate(node_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each id in the sorted ``node_ids``, and whether it is there at all."""
+    if not len(node_ids):
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    at = np.searchsorted(node_ids, ids).clip(0, len(node_ids) - 1)
+    return at, node_ids[at] == ids

@@ -22,7 +22,7 @@ from galdb.errors import GaldbError
 from galdb.labels.store import effective_labels
 from galdb.labels.tasks import Task
 from galdb.lvm.registry import ModelRecord
-from galdb.propagate.graph import Graph, ensure_graph, read_edges
+from galdb.propagate.graph import Graph, ensure_graph, locate, read_edges
 from galdb.propagate.spreading import knn_adjacency, label_spreading, value_spreading
 
 AUTHOR = "galdb propagate"
@@ -62,8 +62,7 @@ def propagate(
     edges = read_edges(conn, graph.graph_id)
     adjacency = knn_adjacency(edges.sources, edges.targets, edges.similarities, len(edges.node_ids))
     labels = effective_labels(conn, task, SEED_SOURCES)
-    at = np.searchsorted(edges.node_ids, labels.galaxy_ids).clip(0, max(len(edges.node_ids) - 1, 0))
-    on_graph = edges.node_ids[at] == labels.galaxy_ids if len(edges.node_ids) else at < 0
+    at, on_graph = locate(edges.node_ids, labels.galaxy_ids)
     if not on_graph.any():
         raise GaldbError(
             f"none of the {len(labels.galaxy_ids):,} human/catalog labels of {task.name} is on "
