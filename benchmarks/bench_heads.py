@@ -51,7 +51,7 @@ from _common import (
 from galdb.datasets.vectors import clustered_vectors, store_vectors
 from galdb.db.binary_copy import read_fixed
 from galdb.db.connect import connect
-from galdb.heads.materialize import materialize
+from galdb.heads.materialize import materialize, table_names
 from galdb.heads.versions import train_head
 from galdb.ingest.runs import release_id_of
 from galdb.labels.store import import_labels
@@ -127,8 +127,9 @@ def run_task(conn, task, record) -> dict:
 def check(conn, result: dict, ids: np.ndarray, cluster: np.ndarray, value: np.ndarray) -> None:
     """Untimed: view row count and prediction quality against the truth."""
     task, version = result["task"], result["version"]
-    result["view_rows"] = conn.execute(f"SELECT count(*) FROM galdb.{task.name}").fetchone()[0]
-    table = f"galdb.predictions_{task.name}_v{version.version_id}"
+    view = f"galdb_tasks.{task.name}"
+    result["view_rows"] = conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+    table = table_names(version.version_id).qualified
     at = None
     if task.is_classification:
         rows = read_fixed(

@@ -59,7 +59,7 @@ def train_command(
         if predict:
             with RichProgress() as progress:
                 n = materialize(conn, t, version.version_id, progress=progress)
-            console.print(f"{n:,} predictions in galdb.{task} (version {version.version_id})")
+            console.print(f"{n:,} predictions in galdb_tasks.{task} (version {version.version_id})")
 
 
 @app.command("predict")
@@ -86,7 +86,7 @@ def predict_command(
         t = get_task(conn, task)
         v = get_version(conn, t, version)
         n = materialize(conn, t, v.version_id, progress=progress)
-    console.print(f"{n:,} predictions in galdb.{task} (version {v.version_id}, now current)")
+    console.print(f"{n:,} predictions in galdb_tasks.{task} (version {v.version_id}, now current)")
 
 
 @app.command("list")
@@ -121,7 +121,7 @@ def list_command(ctx: typer.Context, task: Task) -> None:
             )
             for v in versions
         ],
-        title=f"{task}: predictions of version N in galdb.predictions_{task}_vN",
+        title=f"{task}: predictions of version N in galdb_predictions.vN",
     )
 
 

@@ -12,7 +12,7 @@ app = typer.Typer(help="Define tasks: classifications and regressions.", no_args
 @app.command("create")
 def create_command(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Task name; also its SQL view galdb.NAME.")],
+    name: Annotated[str, typer.Argument(help="Task name; also its SQL view galdb_tasks.NAME.")],
     kind: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated classes (classification).")

@@ -2,42 +2,72 @@
 
 Layout invariants:
 
-- version ``v`` of task ``t`` keeps its predictions in ``galdb.predictions_<t>_v<v>``, one row
-  per galaxy (primary key ``galaxy_id``). Classification: ``class_index``, ``p_<class>`` per
-  class, ``confidence`` (max probability), ``margin`` (top-1 minus top-2) and ``entropy``
+- version ``v`` keeps its predictions in ``galdb_predictions.v<v>``, one row per galaxy
+  (primary key ``v<v>_pkey`` on ``galaxy_id``). Classification: ``class_index``, ``p_<class>``
+  per class, ``confidence`` (max probability), ``margin`` (top-1 minus top-2) and ``entropy``
   (nats). Regression: ``value`` and ``uncertainty`` (1 sigma, in the task's unit).
-- the view ``galdb.<t>`` joins the current version's table with the galaxies; the
+  ``head_versions.predictions_table`` records the qualified name.
+- the view ``galdb_tasks.<t>`` joins the current version's table with the galaxies; the
   version's tables stay after newer ones become current, so earlier versions remain
   queryable.
-- a table is filled under the name ``…_build`` (COPY in chunks, then its primary key and
+- table and index names are made of the version id only (no user text), so they fit
+  PostgreSQL's 63 bytes for any version id and cannot collide with anything; the schema
+  ``galdb_predictions`` holds nothing else.
+- a table is filled under the name ``v<v>_build`` (COPY in chunks, then its primary key and
   statistics) and only then, in one transaction, the view is pointed at it, it takes its
   final name and ``tasks.current_version`` changes. A reader therefore sees the old
-  version or the new one, complete, never a half-written one; an interrupted run leaves
-  only a ``_build`` table that the next run replaces.
+  version or the new one, complete, never a half-written one.
+- a build that fails drops its ``_build`` table and marks the version ``failed`` (the
+  error in ``metrics.materialize_error``), or leaves it ``ready`` when it already had a
+  table (re-predicting a version that still serves); a killed run leaves only a
+  ``_build`` table that the next run replaces.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
 
 from galdb.db.binary_copy import copy_columns
+from galdb.errors import GaldbError
 from galdb.heads.versions import load_version_head
-from galdb.labels.tasks import Task
+from galdb.labels.tasks import MAX_IDENTIFIER_BYTES, VIEW_SCHEMA, Task, probability_column
 from galdb.lvm.registry import lookup
 from galdb.lvm.vectors import count_embeddings, iter_embeddings
 
 CHUNK_ROWS = 65536
+SCHEMA = "galdb_predictions"
 
 
-def table_name(task: Task, version_id: int) -> str:
-    return f"predictions_{task.name}_v{version_id}"
+class TableNames(NamedTuple):
+    """The names a version's predictions table has, in :data:`SCHEMA`."""
+
+    final: str
+    final_pkey: str
+    build: str
+    build_pkey: str
+
+    @property
+    def qualified(self) -> str:
+        return f"{SCHEMA}.{self.final}"
+
+
+def table_names(version_id: int) -> TableNames:
+    """Names of a version's table and key, while built and once current (from the id only)."""
+    final, build = f"v{version_id}", f"v{version_id}_build"
+    names = TableNames(final, f"{final}_pkey", build, f"{build}_pkey")
+    longest = max(names, key=lambda n: len(n.encode()))
+    if len(longest.encode()) > MAX_IDENTIFIER_BYTES:
+        raise GaldbError(f"head version {version_id}: {longest!r} is longer than 63 bytes")
+    return names
 
 
 def prediction_columns(task: Task) -> list[tuple[str, str]]:
     """(column, type) of a version's predictions table, galaxy_id first."""
     if task.is_classification:
-        probabilities = [(f"p_{c}", "float4") for c in task.classes]
+        probabilities = [(probability_column(c), "float4") for c in task.classes]
         return [
             ("galaxy_id", "int8"),
             ("class_index", "int2"),
@@ -54,7 +84,7 @@ def create_table_sql(task: Task, table: str) -> sql.Composed:
         sql.SQL("{} {} NOT NULL").format(sql.Identifier(name), sql.SQL(pgtype))
         for name, pgtype in prediction_columns(task)
     )
-    return sql.SQL("CREATE TABLE galdb.{} ({})").format(sql.Identifier(table), columns)
+    return sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(SCHEMA, table), columns)
 
 
 def view_sql(task: Task, version_id: int, table: str) -> sql.Composed:
@@ -69,15 +99,15 @@ def view_sql(task: Task, version_id: int, table: str) -> sql.Composed:
     else:
         fields = [sql.SQL("p.value"), sql.SQL("p.uncertainty")]
     return sql.SQL(
-        "CREATE OR REPLACE VIEW galdb.{view} AS SELECT p.galaxy_id, r.name AS release, "
+        "CREATE OR REPLACE VIEW {view} AS SELECT p.galaxy_id, r.name AS release, "
         "g.source_id, g.ra, g.dec, {fields}, {version}::integer AS head_version, g.props "
-        "FROM galdb.{table} p JOIN galdb.galaxies g USING (galaxy_id) "
+        "FROM {table} p JOIN galdb.galaxies g USING (galaxy_id) "
         "JOIN galdb.releases r USING (release_id)"
     ).format(
-        view=sql.Identifier(task.name),
+        view=sql.Identifier(VIEW_SCHEMA, task.name),
         fields=sql.SQL(", ").join(fields),
         version=sql.Literal(version_id),
-        table=sql.Identifier(table),
+        table=sql.Identifier(SCHEMA, table),
     )
 
 
@@ -90,67 +120,93 @@ def materialize(
     progress=None,
 ) -> int:
     """Predict every embedded galaxy with the version's head, make it current; return the
-    number of predictions."""
+    number of predictions.
+
+    Commits as it goes (one transaction per chunk, then the switch); safe because the rows
+    go to the version's ``_build`` table, which no reader sees until the switch. On any
+    failure the build table is dropped, the version marked (see the module docstring) and
+    the error re-raised.
+    """
     head, model_id = load_version_head(conn, task, version_id)
     record = lookup(conn, str(model_id))
-    final = table_name(task, version_id)
-    build = f"{final}_build"
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS galdb.{}").format(sql.Identifier(build)))
-    conn.execute(create_table_sql(task, build))
-    conn.execute(
-        "UPDATE galdb.head_versions SET status = 'materializing' WHERE version_id = %s",
-        (version_id,),
-    )
-    conn.commit()
-    if progress is not None:
-        progress.start(count_embeddings(conn, record), f"predicting {task.name} v{version_id}")
-    names = [name for name, _ in prediction_columns(task)]
-    types = [pgtype for _, pgtype in prediction_columns(task)]
-    total = 0
-    for ids, vectors in iter_embeddings(conn, record, chunk_rows=chunk_rows):
-        values = [ids, *head.prediction_columns(vectors).values()]
-        copy_columns(conn, f"galdb.{build}", names, list(zip(values, types, strict=True)))
-        conn.commit()
-        total += len(ids)
-        if progress is not None:
-            progress.advance(len(ids))
-    conn.execute(
-        sql.SQL("ALTER TABLE galdb.{} ADD CONSTRAINT {} PRIMARY KEY (galaxy_id)").format(
-            sql.Identifier(build), sql.Identifier(f"{build}_pkey")
+    names = table_names(version_id)
+    build = sql.Identifier(SCHEMA, names.build)
+    try:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(build))
+        conn.execute(create_table_sql(task, names.build))
+        conn.execute(
+            "UPDATE galdb.head_versions SET status = 'materializing' WHERE version_id = %s",
+            (version_id,),
         )
-    )
-    conn.execute(sql.SQL("ANALYZE galdb.{}").format(sql.Identifier(build)))
-    conn.commit()
-    switch(conn, task, version_id, total)
+        conn.commit()
+        if progress is not None:
+            progress.start(count_embeddings(conn, record), f"predicting {task.name} v{version_id}")
+        columns = [name for name, _ in prediction_columns(task)]
+        types = [pgtype for _, pgtype in prediction_columns(task)]
+        total = 0
+        for ids, vectors in iter_embeddings(conn, record, chunk_rows=chunk_rows):
+            values = [ids, *head.prediction_columns(vectors).values()]
+            copy_columns(
+                conn, f"{SCHEMA}.{names.build}", columns, list(zip(values, types, strict=True))
+            )
+            conn.commit()
+            total += len(ids)
+            if progress is not None:
+                progress.advance(len(ids))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (galaxy_id)").format(
+                build, sql.Identifier(names.build_pkey)
+            )
+        )
+        conn.execute(sql.SQL("ANALYZE {}").format(build))
+        conn.commit()
+        switch(conn, task, version_id, total)
+    except BaseException as exc:
+        _abandon(conn, version_id, names, exc)
+        raise
     return total
+
+
+def _abandon(conn: psycopg.Connection, version_id: int, names: TableNames, exc) -> None:
+    """Drop a failed build and record why; never hides the original error."""
+    try:
+        conn.rollback()
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(SCHEMA, names.build)))
+        conn.execute(
+            "UPDATE galdb.head_versions SET status = CASE WHEN predictions_table IS NULL "
+            "THEN 'failed' ELSE 'ready' END, metrics = metrics || jsonb_build_object("
+            "'materialize_error', %s::text) WHERE version_id = %s",
+            (f"{type(exc).__name__}: {exc}"[:2000], version_id),
+        )
+        conn.commit()
+    except Exception as cleanup:  # e.g. the connection itself is gone
+        exc.add_note(f"galdb could not clean up {SCHEMA}.{names.build}: {cleanup}")
 
 
 def switch(conn: psycopg.Connection, task: Task, version_id: int, n_predictions: int) -> None:
     """Make a fully built version current, in one transaction (see the module docstring)."""
-    final = table_name(task, version_id)
-    build = f"{final}_build"
+    names = table_names(version_id)
+    final = sql.Identifier(SCHEMA, names.final)
+    view = sql.Identifier(VIEW_SCHEMA, task.name)
     with conn.transaction():
-        conn.execute(view_sql(task, version_id, build))
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS galdb.{}").format(sql.Identifier(final)))
+        conn.execute(view_sql(task, version_id, names.build))
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(final))
         conn.execute(
-            sql.SQL("ALTER TABLE galdb.{} RENAME TO {}").format(
-                sql.Identifier(build), sql.Identifier(final)
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(SCHEMA, names.build), sql.Identifier(names.final)
             )
         )
         conn.execute(
-            sql.SQL("ALTER INDEX galdb.{} RENAME TO {}").format(
-                sql.Identifier(f"{build}_pkey"), sql.Identifier(f"{final}_pkey")
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(SCHEMA, names.build_pkey), sql.Identifier(names.final_pkey)
             )
         )
-        conn.execute(
-            sql.SQL("GRANT SELECT ON galdb.{}, galdb.{} TO galdb_reader").format(
-                sql.Identifier(final), sql.Identifier(task.name)
-            )
-        )
+        conn.execute(sql.SQL("GRANT SELECT ON {}, {} TO galdb_reader").format(final, view))
         conn.execute(
             "UPDATE galdb.head_versions SET status = 'ready', predictions_table = %s, "
-            "n_predictions = %s, materialized_at = now() WHERE version_id = %s",
-            (final, n_predictions, version_id),
+            "n_predictions = %s, materialized_at = now(), metrics = metrics - 'materialize_error' "
+            "WHERE version_id = %s",
+            (names.qualified, n_predictions, version_id),
         )
         conn.execute(
             "UPDATE galdb.tasks SET current_version = %s WHERE task_id = %s",

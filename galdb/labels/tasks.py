@@ -1,8 +1,15 @@
 """Tasks: a classification over fixed classes or a regression with a unit.
 
-A task's name is also its predictions view (``galdb.<name>``) and its classes name that
+A task's name is also its predictions view (``galdb_tasks.<name>``) and its classes name that
 view's probability columns (``p_<class>``), so both must be plain SQL identifiers; they are
 checked here, with a message that says what would be accepted.
+
+Namespaces: user-named objects (the task views) live in the schema ``galdb_tasks`` and
+nothing else does; galdb's own objects live in ``galdb`` under fixed names or names made of
+galdb ids. A task name therefore never takes a name galdb needs, whatever it is. The
+database's search_path ends with ``galdb, galdb_tasks`` so ``SELECT … FROM morphology``
+works; a name that an object earlier on that path would shadow is refused, since the user's
+query would silently read the other object.
 """
 
 from __future__ import annotations
@@ -18,6 +25,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 CLASS = re.compile(r"^[a-z0-9][a-z0-9_]{0,40}$")
 KINDS = ("classification", "regression")
 SOURCES = ("catalog", "human", "propagated")
+VIEW_SCHEMA = "galdb_tasks"
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut silently
+# schemas before galdb_tasks on the search_path (pg_catalog is always searched first); the
+# "$user" schema is left out: it differs per login and galdb does not create it
+SHADOWING_SCHEMAS = ("pg_catalog", "public", "galdb")
+SELECTABLE_KINDS = ("r", "v", "m", "p", "f", "S")  # what `SELECT … FROM name` can read
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,48 @@ class Task:
 
     def class_index(self, name: str) -> int:
         return self.classes.index(name)
+
+
+def probability_column(cls: str) -> str:
+    """The column of a classification task's view (and predictions tables) for a class."""
+    return f"p_{cls}"
+
+
+def derived_identifiers(
+    name: str, kind: str, classes: list[str] | tuple[str, ...] | None
+) -> list[tuple[str, str]]:
+    """Every SQL identifier made from a task's name or classes, as (what, identifier).
+
+    Prediction tables are named from version ids only (see :mod:`galdb.heads.materialize`),
+    so this is all a task's text can reach; :func:`create_task` checks each fits 63 bytes.
+    """
+    names = [(f"view {VIEW_SCHEMA}.{name}", name)]
+    if kind == "classification":
+        names += [(f"column for class {c!r}", probability_column(c)) for c in classes or ()]
+    return names
+
+
+def check_identifiers(name: str, kind: str, classes) -> None:
+    """Refuse a task whose derived identifiers PostgreSQL would truncate."""
+    for what, identifier in derived_identifiers(name, kind, classes):
+        size = len(identifier.encode())
+        if size > MAX_IDENTIFIER_BYTES:
+            raise GaldbError(
+                f"task {name!r}: its {what} would be {identifier!r}, {size} bytes; PostgreSQL "
+                f"keeps {MAX_IDENTIFIER_BYTES}: choose a shorter name"
+            )
+
+
+def shadowing_object(conn: psycopg.Connection, name: str) -> str | None:
+    """The relation `SELECT … FROM <name>` would read instead of the task's view, if any."""
+    row = conn.execute(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = %s AND n.nspname = ANY(%s) AND c.relkind::text = ANY(%s) "
+        "ORDER BY array_position(%s, n.nspname::text) LIMIT 1",
+        (name, list(SHADOWING_SCHEMAS), list(SELECTABLE_KINDS), list(SHADOWING_SCHEMAS)),
+    ).fetchone()
+    return row[0] if row else None
 
 
 _COLUMNS = "task_id, name, kind, classes, unit, source_precedence, current_version"
@@ -69,7 +124,7 @@ def create_task(
     if not NAME.match(name):
         raise GaldbError(
             f"task name {name!r} must be lowercase letters, digits and _ (starting with a "
-            "letter, at most 41 characters): it becomes the SQL view galdb.{name}"
+            f"letter, at most 41 characters): it becomes the SQL view {VIEW_SCHEMA}.<name>"
         )
     if kind not in KINDS:
         raise GaldbError(f"task kind {kind!r}: use classification or regression")
@@ -85,10 +140,15 @@ def create_task(
             raise GaldbError(f"a classification needs at least 2 distinct classes, got {classes}")
     elif classes:
         raise GaldbError("a regression task has no classes (give --unit instead)")
+    check_identifiers(name, kind, classes)
     if conn.execute("SELECT 1 FROM galdb.tasks WHERE name = %s", (name,)).fetchone():
         raise GaldbError(f"task {name!r} exists already (galdb task list)")
-    if conn.execute("SELECT to_regclass(%s)", (f"galdb.{name}",)).fetchone()[0]:
-        raise GaldbError(f"{name!r} is taken by a galdb table or view; choose another name")
+    shadow = shadowing_object(conn, name)
+    if shadow:
+        raise GaldbError(
+            f"task name {name!r}: SELECT … FROM {name} would read {shadow}, not the task's "
+            f"view {VIEW_SCHEMA}.{name}; choose another name"
+        )
     row = conn.execute(
         "INSERT INTO galdb.tasks (name, kind, classes, unit, description, source_precedence) "
         f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",

@@ -5,6 +5,10 @@ preprocessing: other vectors, another model); model ``m`` stores its vectors in
 ``galdb.embeddings_m<m>``, whose HNSW index ``embeddings_m<m>_hnsw`` is on
 ``embedding::halfvec(<dim>)`` with cosine distance. The index is built after a bulk embed
 (faster than growing it row by row) and then maintained by PostgreSQL.
+
+The ``galdb`` schema holds only galdb's own objects (user-named ones live in ``galdb_tasks``);
+still, before taking a derived name, galdb checks that whatever holds it is the object it
+expects, so a stray table or view there is reported rather than silently used.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def register(conn: psycopg.Connection, loaded: LoadedModel) -> ModelRecord:
         ),
     ).fetchone()
     record = ModelRecord(*row)
+    _check_partition(conn, record)
     conn.execute(
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS galdb.{} PARTITION OF galdb.embeddings FOR VALUES IN ({})"
@@ -66,6 +71,58 @@ def register(conn: psycopg.Connection, loaded: LoadedModel) -> ModelRecord:
     )
     conn.commit()
     return record
+
+
+_KINDS = {
+    "r": "a table",
+    "p": "a partitioned table",
+    "v": "a view",
+    "m": "a materialized view",
+    "i": "an index",
+    "S": "a sequence",
+    "f": "a foreign table",
+    "c": "a composite type",
+}
+
+
+def _occupant(conn: psycopg.Connection, name: str) -> tuple | None:
+    """(kind, parent, partition bound, indexed table) of the relation ``galdb.<name>``;
+    parent and indexed table schema-qualified (regclass text would drop the schema)."""
+    return conn.execute(
+        "SELECT c.relkind::text, pn.nspname || '.' || p.relname, "
+        "pg_get_expr(c.relpartbound, c.oid), tn.nspname || '.' || t.relname "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+        "LEFT JOIN pg_class p ON p.oid = i.inhparent "
+        "LEFT JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+        "LEFT JOIN pg_index x ON x.indexrelid = c.oid "
+        "LEFT JOIN pg_class t ON t.oid = x.indrelid "
+        "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+        "WHERE n.nspname = 'galdb' AND c.relname = %s",
+        (name,),
+    ).fetchone()
+
+
+def _check_partition(conn: psycopg.Connection, record: ModelRecord) -> None:
+    """Raise if ``galdb.embeddings_m<id>`` exists but is not that model's partition."""
+    found = _occupant(conn, record.partition)
+    if found is None:
+        return
+    kind, parent, bound, _ = found
+    if (
+        kind == "r"
+        and parent == "galdb.embeddings"
+        and bound == f"FOR VALUES IN ({record.model_id})"
+    ):
+        return
+    what = _KINDS.get(kind, f"a relation of kind {kind!r}")
+    if parent:
+        what += f" ({bound or 'no bound'} of {parent})"
+    raise GaldbError(
+        f"galdb.{record.partition} exists but is {what}, not the partition of galdb.embeddings "
+        f"for model {record.model_id} ({record.spec}); galdb will not store that model's "
+        "vectors there: rename or drop that object"
+    )
 
 
 def lookup(conn: psycopg.Connection, model: str | None) -> ModelRecord:
@@ -98,11 +155,16 @@ def create_index_sql(record: ModelRecord, *, m: int = 16, ef_construction: int =
 
 def ensure_index(conn: psycopg.Connection, record: ModelRecord) -> bool:
     """Build the model's HNSW index if missing; return True if it was built now."""
-    exists = conn.execute(
-        "SELECT 1 FROM pg_indexes WHERE schemaname = 'galdb' AND indexname = %s", (record.index,)
-    ).fetchone()
-    if exists:
-        return False
+    found = _occupant(conn, record.index)
+    if found is not None:
+        kind, _, _, table = found
+        if kind == "i" and table == f"galdb.{record.partition}":
+            return False
+        raise GaldbError(
+            f"galdb.{record.index} exists but is {_KINDS.get(kind, kind)}"
+            f"{f' on {table}' if table else ''}, not the HNSW index of galdb.{record.partition}"
+            f" (model {record.model_id}): rename or drop that object"
+        )
     conn.execute("SET maintenance_work_mem = '1GB'")
     conn.execute(create_index_sql(record))
     conn.commit()

@@ -11,7 +11,7 @@ from galdb.datasets.vectors import clustered_vectors, store_vectors
 from galdb.db.connect import connect
 from galdb.db.readonly import run_readonly
 from galdb.errors import GaldbError
-from galdb.heads.materialize import materialize, table_name
+from galdb.heads.materialize import materialize, table_names
 from galdb.heads.versions import get_version, list_versions, train_head
 from galdb.ingest.runs import release_id_of
 from galdb.labels.store import catalog_chunks, effective_labels, file_chunks, import_labels
@@ -46,7 +46,7 @@ def labelled_task(conn, galaxies, n_labels=60, tmp_path=None):
 def test_task_names_are_checked(conn):
     with pytest.raises(GaldbError, match="lowercase"):
         create_task(conn, "Morph-ology", "classification", classes=["a", "b"])
-    with pytest.raises(GaldbError, match="taken by a galdb table"):
+    with pytest.raises(GaldbError, match=r"FROM galaxies would read galdb\.galaxies"):
         create_task(conn, "galaxies", "classification", classes=["a", "b"])
     with pytest.raises(GaldbError, match="at least 2"):
         create_task(conn, task_name(), "classification", classes=["a"])
@@ -161,10 +161,10 @@ def test_train_predict_every_embedded_galaxy_once(settings, conn, galaxies):
     assert materialize(conn, task, version.version_id, chunk_rows=128) == N
     rows = conn.execute(
         f"SELECT count(*), count(DISTINCT galaxy_id), max(abs(p_disk + p_bulge + p_merger - 1)), "
-        f"min(head_version), max(head_version) FROM galdb.{task.name}"
+        f"min(head_version), max(head_version) FROM galdb_tasks.{task.name}"
     ).fetchone()
     assert rows[:2] == (N, N) and rows[2] < 1e-5 and rows[3] == rows[4] == version.version_id
-    labels = dict(conn.execute(f"SELECT source_id, label FROM galdb.{task.name}").fetchall())
+    labels = dict(conn.execute(f"SELECT source_id, label FROM galdb_tasks.{task.name}").fetchall())
     truth = {f"v{i:08d}": CLASSES[c] for i, c in enumerate(galaxies["cluster"])}
     accuracy = np.mean([labels[k] == v for k, v in truth.items()])
     assert accuracy > 0.95
@@ -191,7 +191,7 @@ def test_version_switch_is_atomic_under_a_concurrent_reader(settings, conn, gala
                 seen.append(
                     reader.execute(
                         f"SELECT count(*), min(head_version), max(head_version), "
-                        f"count(DISTINCT galaxy_id) FROM galdb.{task.name}"
+                        f"count(DISTINCT galaxy_id) FROM galdb_tasks.{task.name}"
                     ).fetchone()
                 )
 
@@ -208,7 +208,7 @@ def test_version_switch_is_atomic_under_a_concurrent_reader(settings, conn, gala
     assert {row[1] for row in seen} <= {first.version_id, second.version_id}
     assert seen[-1][1] == second.version_id
     # the earlier version stays queryable in its own table
-    old = conn.execute(f"SELECT count(*) FROM galdb.{table_name(task, first.version_id)}")
+    old = conn.execute(f"SELECT count(*) FROM {table_names(first.version_id).qualified}")
     assert old.fetchone()[0] == N
     assert [v.status for v in list_versions(conn, task)] == ["ready", "ready"]
 
@@ -226,7 +226,7 @@ def test_regression_head_reports_r2_and_honest_uncertainty(conn, galaxies):
     assert materialize(conn, task, version.version_id) == N
     value, sigma = np.array(
         conn.execute(
-            f"SELECT value, uncertainty FROM galdb.{task.name} ORDER BY galaxy_id"
+            f"SELECT value, uncertainty FROM galdb_tasks.{task.name} ORDER BY galaxy_id"
         ).fetchall()
     ).T
     assert np.corrcoef(value, truth)[0, 1] > 0.9 and (sigma > 0).all()
