@@ -27,6 +27,9 @@ def ingest_command(
     file_col: Annotated[str | None, typer.Option(help="Catalog column with the file.")] = None,
     pixel_scale: Annotated[float | None, typer.Option(help="Arcsec/px if files lack it.")] = None,
     bands: Annotated[str | None, typer.Option(help="Band names, e.g. g,r,z.")] = None,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of a CSV catalog, e.g. latin-1.")
+    ] = "utf-8",
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
 ) -> None:
     """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
@@ -41,6 +44,8 @@ def ingest_command(
       galdb ingest images/ --catalog catalog.csv --release gzd5 --id-col iauname
 
       galdb ingest ssl_legacysurvey.h5 --release ssl-south
+
+      galdb ingest old_catalog.csv --release legacy --encoding latin-1
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
     with connect(ctx.obj) as conn, RichProgress() as progress:
@@ -54,6 +59,7 @@ def ingest_command(
             survey=survey,
             pixel_scale=pixel_scale,
             bands=bands,
+            encoding=encoding,
             batch_size=batch_size,
             progress=progress,
         )

@@ -1,12 +1,19 @@
 """A corpus of broken survey inputs, each paired with the quarantine code galdb must give it.
 
 :func:`write_bad_cutouts` makes a directory where every broken file sits beside good ones;
-:func:`write_bad_catalog` makes a catalog whose bad rows sit between good rows.
+:func:`write_bad_catalog` makes a catalog whose bad rows sit between good rows. Inputs that
+fail a whole run rather than one row are here too: :func:`write_wide_csv` (a header with too
+many columns) and :func:`write_misplaced_images` (a catalog ingested first with the wrong image
+directory, then with the right one).
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +41,49 @@ def _good_fits(path: Path, ra: float, dec: float, seed: int) -> None:
     fits.PrimaryHDU(rng.normal(0, 1, (3, 32, 32)).astype(np.float32), header).writeto(path)
 
 
+def write_png_header(path: Path, width: int, height: int) -> None:
+    """A tiny PNG file that declares ``width`` x ``height`` grey pixels (a decompression bomb).
+
+    Only the header is meaningful: the pixel data is a few bytes, so a reader that decodes
+    before checking the size would try to allocate ``width * height`` bytes.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def write_fits_header(path: Path, width: int, height: int) -> None:
+    """A FITS file declaring a ``height`` x ``width`` 8-bit image, its data a hole of zeros.
+
+    The file is sparse (its data is never written), so it takes no disk space while a reader
+    that loads the data before checking the header would allocate ``width * height`` bytes.
+    """
+    header = fits.Header()
+    header.update(SIMPLE=True, BITPIX=8, NAXIS=2, NAXIS1=width, NAXIS2=height)
+    block = 2880  # FITS files are made of 2880-byte blocks
+    size = len(header.tostring()) + -(-width * height // block) * block
+    with path.open("wb") as fh:
+        fh.write(header.tostring().encode("ascii"))
+        fh.truncate(size)
+
+
 def write_bad_cutouts(root: Path) -> dict[str, str | None]:
-    """Write good and broken cutouts; return {file name: expected code, or None if good}."""
+    """Write good and broken cutouts; return {file name: expected code, or None if good}.
+
+    Names are relative to ``root``. Beside broken files there are: images declaring more pixels
+    than galdb accepts (a 30000x30000 PNG is a decompression bomb), a symbolic link to itself
+    (``ELOOP``), a subdirectory with a link back to ``root`` (a cycle the walk must not follow
+    twice) and, when not running as root, a directory nobody may read.
+    """
     root.mkdir(parents=True, exist_ok=True)
     expected: dict[str, str | None] = {}
     for i in range(3):
@@ -68,11 +116,31 @@ def write_bad_cutouts(root: Path) -> dict[str, str | None]:
     (root / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
     (root / "whole.jpg").unlink()
     expected["truncated.jpg"] = "image_unreadable"
+
+    write_png_header(root / "bomb.png", 30_000, 30_000)  # Pillow refuses it as a bomb
+    expected["bomb.png"] = "image_too_large"
+    write_png_header(root / "over_limit.png", 4097, 4097)  # under Pillow's limit, over galdb's
+    expected["over_limit.png"] = "image_too_large"
+    write_fits_header(root / "huge.fits", 30_000, 30_000)
+    expected["huge.fits"] = "image_too_large"
+    (root / "loop.fits").symlink_to("loop.fits")
+    expected["loop.fits"] = "unreadable_path"
+    (root / "sub").mkdir()
+    _good_fits(root / "sub" / "good_3.fits", 14.0, -5.0, 3)
+    expected["sub/good_3.fits"] = None
+    (root / "sub" / "up").symlink_to("..", target_is_directory=True)
+    if os.geteuid() != 0:  # root reads every directory, whatever its mode
+        (root / "locked").mkdir()
+        (root / "locked").chmod(0)
+        expected["locked"] = "unreadable_path"
     return expected
 
 
 def write_bad_catalog(root: Path) -> tuple[Path, dict[int, str | None]]:
-    """A CSV catalog + images; return its path and {row number: expected code or None}."""
+    """A CSV catalog + images; return its path and {row number: expected code or None}.
+
+    The file is UTF-8 except for one row whose bytes are not (``encoding_error``).
+    """
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
     for name in ("a", "b", "c", "d"):
@@ -86,12 +154,45 @@ def write_bad_catalog(root: Path) -> tuple[Path, dict[int, str | None]]:
         ("e", "12.0", "21.0", "images/missing.png", "file_missing"),
         ("", "13.0", "22.0", "images/a.png", "missing_id"),
         ("f", "abc", "1", "images/a.png", "no_coordinates"),
+        ("x" * 10_000, "14.0", "23.0", "images/a.png", "id_too_long"),
+        (None, "15.0", "24.0", "images/a.png", "encoding_error"),
         ("g", "359.999", "-89.5", "images/d.png", None),
     ]
+    lines = []
+    for row in [("source_id", "ra", "dec", "image_file", "note", None), *rows]:
+        if row[0] is None:  # Latin-1 bytes in a UTF-8 file
+            lines.append("h\xe9,15.0,24.0,images/a.png,note h\xe9\r\n".encode("latin-1"))
+            continue
+        text = io.StringIO()
+        note = "note" if row[0] == "source_id" else f"note {row[0]}"
+        csv.writer(text).writerow([*row[:4], note])
+        lines.append(text.getvalue().encode())
     path = root / "catalog.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["source_id", "ra", "dec", "image_file", "note"])
-        for row in rows:
-            writer.writerow([*row[:4], f"note {row[0]}"])
+    path.write_bytes(b"".join(lines))
     return path, {i + 1: row[4] for i, row in enumerate(rows)}
+
+
+def write_wide_csv(path: Path, n_columns: int) -> Path:
+    """A CSV whose header has ``n_columns`` columns (``id``, ``c1``, …) and one data row."""
+    names = ["id", *(f"c{i}" for i in range(1, n_columns))]
+    values = ["1", *("0" for _ in range(1, n_columns))]
+    path.write_text(",".join(names) + "\n" + ",".join(values) + "\n")
+    return path
+
+
+def write_misplaced_images(root: Path) -> tuple[Path, Path, Path]:
+    """A catalog of three galaxies, the directory of their images, and a wrong (empty) one.
+
+    Ingesting with the wrong directory quarantines every row (``file_missing``); the corrected
+    run must then read the catalog again. Returns (catalog, images, wrong directory).
+    """
+    images, wrong = root / "images", root / "elsewhere"
+    images.mkdir(parents=True, exist_ok=True)
+    wrong.mkdir(exist_ok=True)
+    lines = ["source_id,ra,dec,image_file"]
+    for i, name in enumerate(("p", "q", "r")):
+        Image.fromarray(np.full((32, 32), 40 * i, np.uint8)).save(images / f"{name}.png")
+        lines.append(f"{name},{30.0 + i},{-2.0 - i},{name}.png")
+    catalog = root / "catalog.csv"
+    catalog.write_text("\n".join(lines) + "\n")
+    return catalog, images, wrong

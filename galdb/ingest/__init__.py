@@ -61,6 +61,7 @@ def ingest(
     survey: str = "unspecified",
     pixel_scale: float | None = None,
     bands: str | None = None,
+    encoding: str = "utf-8",
     batch_size: int = 5000,
     progress: Progress | None = None,
 ) -> IngestSummary:
@@ -78,6 +79,12 @@ def ingest(
         Catalog naming id, ra, dec and file per row, for a directory of images.
     columns : Columns
         Catalog column names for id/ra/dec/file (guessed when unset).
+    encoding : str
+        Text encoding of a CSV catalog; rows that do not decode are quarantined.
+
+    An input is skipped at once when an earlier run finished it with the same bytes and
+    settings, stored something and left no image-file problem to retry (see
+    :mod:`galdb.ingest.runs`).
     """
     started = time.perf_counter()
     columns = columns or Columns()
@@ -89,17 +96,16 @@ def ingest(
         columns=columns,
         pixel_scale=pixel_scale,
         bands=bands,
+        encoding=encoding,
     )
     release_id = runs.ensure_release(conn, release, survey)
-    options = {
-        "catalog": str(catalog) if catalog else None,
-        "columns": vars(columns),
-        "pixel_scale": pixel_scale,
-        "bands": bands,
-    }
+    key = runs.settings_key(source.settings())
+    options = {**source.options, "key": key}
     with runs.ingest_run(conn, release_id, str(source.path), source.format, options) as run_id:
         summary = IngestSummary(run_id, release, source.format, str(source.path))
-        done = runs.completed_rows(conn, release_id, str(source.path), source.checksum)
+        done = runs.completed_rows(
+            conn, release_id, str(source.path), source.checksum, key, source.retry_codes
+        )
         if done is not None:
             runs.add_counts(conn, run_id, n_present=done, n_files=1)
             conn.commit()

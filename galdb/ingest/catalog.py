@@ -3,28 +3,35 @@
 A catalog names, per row, a source id, optionally ra/dec and optionally the cutout file. The
 column names are configurable (:class:`Columns`); when not given they are guessed from common
 names. Every other column is kept in ``galaxies.props`` and can be queried in SQL.
+
+CSV files are read by :mod:`galdb.ingest.csv_chunks` (bounded header, ``--encoding``, rows
+that do not decode quarantined as ``encoding_error``); FITS tables stream from a memory map;
+the other formats load whole, after what can be checked of their header. Every format is
+held to :data:`~galdb.ingest.limits.MAX_COLUMNS`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from astropy.io import ascii, fits
+from astropy.io import fits
 from astropy.table import Table
 
 from galdb.errors import GaldbError
+from galdb.ingest.csv_chunks import Chunk, csv_chunks
 from galdb.ingest.cutouts import inspect_cutout
-from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, check_coordinates
+from galdb.ingest.limits import MAX_COLUMNS, MAX_HEADER_BYTES
+from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Rejected, check_coordinates
 
 TABLE_SUFFIXES = {".csv", ".ecsv", ".fits", ".fit", ".parquet", ".vot", ".votable", ".xml"}
-CSV_CHUNK_BYTES = 8 * 1024 * 1024  # ~150k rows: bounds memory to ~150 MB
 FITS_CHUNK_ROWS = 50_000
+SHOWN_COLUMNS = 30  # column names an error message lists
 
 GUESSES = {
     "id": ("source_id", "id", "objid", "galaxy_id", "iauname", "name", "object_id", "targetid"),
@@ -53,7 +60,7 @@ class Columns:
                 if given not in names:
                     raise GaldbError(
                         f"{catalog}: no column {given!r} for the {role} "
-                        f"(columns are: {', '.join(names)})"
+                        f"(columns are: {_listing(names)})"
                     )
                 chosen[role] = given
             else:
@@ -61,39 +68,101 @@ class Columns:
         if chosen["id"] is None:
             raise GaldbError(
                 f"{catalog}: cannot tell which column is the source id; name it with --id-col "
-                f"(columns are: {', '.join(names)})"
+                f"(columns are: {_listing(names)})"
             )
         if (chosen["ra"] is None) != (chosen["dec"] is None):
             raise GaldbError(f"{catalog}: found only one of ra/dec; name both (--ra-col/--dec-col)")
         return Columns(**chosen)
 
 
-def read_chunks(path: Path) -> Iterator[Table]:
-    """Yield the catalog as consecutive astropy Tables; CSV and FITS stream, others load whole."""
+def _listing(names: list[str]) -> str:
+    if len(names) <= SHOWN_COLUMNS:
+        return ", ".join(names)
+    return ", ".join(names[:SHOWN_COLUMNS]) + f", … ({len(names):,} in all)"
+
+
+def read_catalog(path: Path, encoding: str = "utf-8") -> Iterator[Chunk]:
+    """Yield the catalog as consecutive :class:`~galdb.ingest.csv_chunks.Chunk` objects.
+
+    CSV and FITS stream; the other formats load whole. ``encoding`` applies to CSV files.
+
+    Raises
+    ------
+    GaldbError
+        The file cannot be read as a table, or exceeds the header bounds of
+        :mod:`galdb.ingest.limits`.
+    """
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            yield from ascii.read(
-                path,
-                format="csv",
-                guess=False,
-                fast_reader={"chunk_size": CSV_CHUNK_BYTES, "chunk_generator": True},
-            )
+            chunks = csv_chunks(path, encoding)
         elif suffix in {".fits", ".fit"}:
-            yield from _fits_chunks(path)
+            chunks = _fits_chunks(path)
         else:
-            yield Table.read(path)
+            _check_header(path, suffix)
+            table = Table.read(path)
+            chunks = iter([Chunk(_bounded(table, path), range(1, len(table) + 1))])
+        yield from chunks
     except (OSError, ValueError, TypeError) as exc:
         raise GaldbError(f"{path}: cannot read the catalog ({exc})") from exc
 
 
-def _fits_chunks(path: Path) -> Iterator[Table]:
+def read_chunks(path: Path) -> Iterator[Table]:
+    """Yield the catalog as consecutive astropy Tables; a row that does not decode is an error.
+
+    For readers that need every row (label import); ingest uses :func:`read_catalog`, which
+    quarantines such rows instead.
+    """
+    for chunk in read_catalog(path):
+        if chunk.undecodable:
+            row, reason = chunk.undecodable[0]
+            raise GaldbError(f"{path}: row {row}: {reason}")
+        if chunk.table is not None:
+            yield chunk.table
+
+
+def _fits_chunks(path: Path) -> Iterator[Chunk]:
     with fits.open(path, memmap=True) as hdul:
         hdu = next((h for h in hdul if isinstance(h, fits.BinTableHDU | fits.TableHDU)), None)
         if hdu is None:
             raise GaldbError(f"{path}: no table HDU in this FITS file")
+        if len(hdu.columns) > MAX_COLUMNS:
+            raise GaldbError(_too_many(path, len(hdu.columns)))
         for start in range(0, len(hdu.data), FITS_CHUNK_ROWS):
-            yield Table(hdu.data[start : start + FITS_CHUNK_ROWS])
+            table = Table(hdu.data[start : start + FITS_CHUNK_ROWS])
+            yield Chunk(table, range(start + 1, start + len(table) + 1))
+
+
+def _check_header(path: Path, suffix: str) -> None:
+    """Header bounds checked before a whole-file read: ECSV's header lines, Parquet's schema."""
+    if suffix == ".ecsv":
+        size = 0
+        with path.open("rb") as fh:
+            while line := fh.readline(MAX_HEADER_BYTES + 1):
+                size += len(line)
+                if size > MAX_HEADER_BYTES:
+                    raise GaldbError(
+                        f"{path}: the header is longer than {MAX_HEADER_BYTES:,} bytes; galdb "
+                        f"reads catalogs of at most {MAX_COLUMNS:,} columns"
+                    )
+                if not line.startswith(b"#"):  # the line of column names ends the header
+                    break
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq  # astropy's own Parquet reader needs it too
+
+        n_columns = pq.ParquetFile(path).metadata.num_columns
+        if n_columns > MAX_COLUMNS:
+            raise GaldbError(_too_many(path, n_columns))
+
+
+def _bounded(table: Table, path: Path) -> Table:
+    if len(table.colnames) > MAX_COLUMNS:
+        raise GaldbError(_too_many(path, len(table.colnames)))
+    return table
+
+
+def _too_many(path: Path, n_columns: int) -> str:
+    return f"{path}: the catalog has {n_columns:,} columns; the limit is {MAX_COLUMNS:,}"
 
 
 def column_values(table: Table, name: str) -> list:
@@ -110,22 +179,27 @@ def column_values(table: Table, name: str) -> list:
     return values
 
 
-def catalog_candidates(path: Path, columns: Columns, base: Path) -> Iterator[Candidate]:
+def catalog_candidates(
+    path: Path, columns: Columns, base: Path, encoding: str = "utf-8"
+) -> Iterator[Candidate | Rejected]:
     """One candidate per catalog row; file paths are resolved against ``base``.
 
     Work is done a chunk at a time, column by column (the JSON of the extra columns is built
-    per column, not per row), so catalogs of millions of rows load at COPY speed.
+    per column, not per row), so catalogs of millions of rows load at COPY speed. A row whose
+    bytes do not decode in ``encoding`` is one ``encoding_error`` rejection.
     """
-    row_number = 0
     resolved: Columns | None = None
-    for table in read_chunks(path):
-        resolved = resolved or columns.resolve(list(table.colnames), path)
-        yield from _chunk_candidates(table, resolved, path, row_number, base)
-        row_number += len(table)
+    for chunk in read_catalog(path, encoding):
+        for row, reason in chunk.undecodable:
+            yield Rejected(str(path), f"row {row}", Code.ENCODING_ERROR, reason)
+        if chunk.table is None:
+            continue
+        resolved = resolved or columns.resolve(list(chunk.table.colnames), path)
+        yield from _chunk_candidates(chunk.table, resolved, path, chunk.rows, base)
 
 
 def _chunk_candidates(
-    table: Table, cols: Columns, path: Path, first_row: int, base: Path
+    table: Table, cols: Columns, path: Path, rows: Sequence[int], base: Path
 ) -> Iterator[Candidate]:
     ids = ["" if v is None else str(v).strip() for v in column_values(table, cols.id or "")]
     ra = column_values(table, cols.ra) if cols.ra else None
@@ -139,7 +213,7 @@ def _chunk_candidates(
     files = files or [None] * n
     for i, row in enumerate(zip(ids, ra, dec, files, props, strict=True)):
         # item is the 1-based row number; the loader adds the id when it reports a problem
-        yield Candidate(row[0], source, first_row + i + 1, partial(_galaxy, row, cols, base))
+        yield Candidate(row[0], source, rows[i], partial(_galaxy, row, cols, base))
 
 
 def props_json(columns: dict[str, list], n: int) -> list[str]:

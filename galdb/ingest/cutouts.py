@@ -7,7 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from galdb.ingest import fits, image
-from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Pixels, check_coordinates
+from galdb.ingest.records import (
+    BadInput,
+    Candidate,
+    Code,
+    Galaxy,
+    Pixels,
+    Rejected,
+    check_coordinates,
+)
+from galdb.ingest.walk import WalkError, walk_files
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz", ".fz")
 
@@ -17,9 +26,19 @@ def is_fits(path: Path) -> bool:
 
 
 def inspect_cutout(path: Path) -> Pixels:
-    """Inspect one cutout file, choosing the reader by its name."""
-    if not path.exists():
-        raise BadInput(Code.FILE_MISSING, "file does not exist")
+    """Inspect one cutout file, choosing the reader by its name.
+
+    Raises
+    ------
+    BadInput
+        The file is missing, cannot be reached (``unreadable_path``), or its reader rejects it.
+    """
+    try:
+        os.stat(path)
+    except FileNotFoundError as exc:
+        raise BadInput(Code.FILE_MISSING, "file does not exist") from exc
+    except (OSError, ValueError) as exc:  # ELOOP, EACCES, ENAMETOOLONG, a NUL in the name
+        raise BadInput(Code.UNREADABLE_PATH, f"cannot reach the file ({exc})") from exc
     if is_fits(path):
         return fits.inspect_fits(path)
     if path.suffix.lower() in image.SUFFIXES:
@@ -28,15 +47,6 @@ def inspect_cutout(path: Path) -> Pixels:
         Code.NOT_AN_IMAGE,
         f"unsupported file type {path.suffix or '(no suffix)'!r}: expected FITS, JPEG or PNG",
     )
-
-
-def list_files(root: Path) -> list[Path]:
-    """Every regular, non-hidden file below ``root``, sorted (the ingest order)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
-    return sorted(found)
 
 
 def source_id_for(path: Path, root: Path) -> str:
@@ -48,15 +58,27 @@ def source_id_for(path: Path, root: Path) -> str:
     return relative.rsplit(".", 1)[0] if "." in path.name else relative
 
 
-def directory_candidates(root: Path, files: list[Path]) -> Iterator[Candidate]:
-    """One candidate per file; the centre comes from the file (WCS or name) when it has one."""
-    for path in files:
-        yield Candidate(
-            source_id=source_id_for(path, root),
-            source=str(path),
-            item="",
-            load=lambda path=path, root=root: _galaxy_from_file(path, root),
-        )
+def directory_candidates(root: Path) -> Iterator[Candidate | Rejected]:
+    """One candidate per file found by :func:`~galdb.ingest.walk.walk_files` below ``root``.
+
+    The centre comes from the file (WCS or name) when it has one. A path the walk could not
+    read becomes one ``unreadable_path`` rejection.
+    """
+    for path in walk_files(root):
+        if isinstance(path, WalkError):
+            yield Rejected(str(path.path), "", Code.UNREADABLE_PATH, _os_reason(path.error))
+        else:
+            yield file_candidate(path, root)
+
+
+def file_candidate(path: Path, root: Path) -> Candidate:
+    """The candidate of one cutout file; its id is its path below ``root`` without suffix."""
+    return Candidate(
+        source_id=source_id_for(path, root),
+        source=str(path),
+        item="",
+        load=lambda: _galaxy_from_file(path, root),
+    )
 
 
 def _galaxy_from_file(path: Path, root: Path) -> Galaxy:
@@ -64,3 +86,8 @@ def _galaxy_from_file(path: Path, root: Path) -> Galaxy:
     coords = check_coordinates(pixels.ra, pixels.dec, required=False)
     ra, dec = coords if coords else (None, None)
     return Galaxy(source_id=source_id_for(path, root), ra=ra, dec=dec, pixels=pixels)
+
+
+def _os_reason(error: OSError) -> str:
+    what = error.strerror or str(error)
+    return f"cannot read it during the directory walk ({what})"

@@ -10,6 +10,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 
+from galdb.ingest.limits import MAX_PIXELS
 from galdb.ingest.records import BadInput, Code, Pixels, coordinates_from_name
 
 MAX_BANDS = 16
@@ -22,10 +23,14 @@ def inspect_fits(path: Path) -> Pixels:
     The first HDU holding a 2-D image or a 3-D cube is used. The centre comes from the WCS,
     else from a file name like ``cutout_<ra>_<dec>.fits`` (the seed paper's layout).
 
+    The image's size is checked from its header before its data is read, so a header
+    declaring more than :data:`~galdb.ingest.limits.MAX_PIXELS` pixels per band or more than
+    :data:`MAX_BANDS` bands costs no memory.
+
     Raises
     ------
     BadInput
-        Corrupt or truncated file, no image HDU, a wrong shape, or no finite pixel.
+        Corrupt or truncated file, no image HDU, too large, a wrong shape, or no finite pixel.
     """
     try:
         with warnings.catch_warnings():
@@ -58,8 +63,26 @@ def _first_image(hdul: fits.HDUList) -> tuple[int, fits.Header, np.ndarray]:
     for index, hdu in enumerate(hdul):
         if isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU):
             if hdu.header.get("NAXIS", 0) >= 2:
+                _check_declared_size(hdu.header)
                 return index, hdu.header, np.asarray(hdu.data)
     raise BadInput(Code.NO_IMAGE_DATA, "no HDU holds a 2-D image or a 3-D cube")
+
+
+def _check_declared_size(header: fits.Header) -> None:
+    """Refuse an image by what its header declares, before its data is read."""
+    axes = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, int(header["NAXIS"]) + 1)]
+    width, height, *rest = axes
+    if width * height > MAX_PIXELS:
+        raise BadInput(
+            Code.IMAGE_TOO_LARGE,
+            f"header declares {width}x{height} pixels; the limit is {MAX_PIXELS:,} per band",
+        )
+    planes = int(np.prod(rest)) if rest else 1
+    if planes > MAX_BANDS:
+        raise BadInput(
+            Code.BAD_SHAPE,
+            f"header declares {planes} planes of {width}x{height}; need at most {MAX_BANDS} bands",
+        )
 
 
 def _as_cube(data: np.ndarray) -> np.ndarray:

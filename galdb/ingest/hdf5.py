@@ -20,6 +20,7 @@ import numpy as np
 
 from galdb.errors import GaldbError
 from galdb.ingest.catalog import GUESSES
+from galdb.ingest.limits import MAX_PIXELS
 from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Pixels, check_coordinates
 
 SUFFIXES = {".h5", ".hdf5", ".hdf"}
@@ -42,19 +43,26 @@ def image_layout(shape: tuple[int, ...]) -> str | None:
 
 
 def _layout(images: h5py.Dataset, path: Path) -> tuple[str, tuple[int, int, int]]:
-    """The layout and the per-galaxy (bands, height, width)."""
+    """The layout and the per-galaxy (bands, height, width), within the pixel limit."""
     shape = images.shape
     layout = image_layout(shape)
     if layout == "single":
-        return layout, (1, shape[1], shape[2])
-    if layout == "channels_first":
-        return layout, (shape[1], shape[2], shape[3])
-    if layout == "channels_last":
-        return layout, (shape[3], shape[1], shape[2])
-    raise GaldbError(
-        f"{path}: dataset {IMAGES!r} has shape {shape}; expected (N, bands, H, W), "
-        "(N, H, W, bands) or (N, H, W)"
-    )
+        cube = (1, shape[1], shape[2])
+    elif layout == "channels_first":
+        cube = (shape[1], shape[2], shape[3])
+    elif layout == "channels_last":
+        cube = (shape[3], shape[1], shape[2])
+    else:
+        raise GaldbError(
+            f"{path}: dataset {IMAGES!r} has shape {shape}; expected (N, bands, H, W), "
+            "(N, H, W, bands) or (N, H, W)"
+        )
+    if cube[1] * cube[2] > MAX_PIXELS:
+        raise GaldbError(
+            f"{path}: images in {IMAGES!r} are {cube[2]}x{cube[1]} pixels; "
+            f"the limit is {MAX_PIXELS:,} pixels per band"
+        )
+    return layout, cube
 
 
 def _default_bands(layout: str, dtype: np.dtype, n: int) -> str | None:

@@ -4,6 +4,12 @@ Each batch is one transaction: the galaxies it inserts, the quarantine rows of i
 and the run's counters commit together. Before inspecting any pixels the loader asks which ids
 of the batch are already stored, so re-ingesting or resuming skips stored galaxies without
 opening their files.
+
+Whatever goes wrong while one candidate is read becomes one quarantine row for it: a
+:class:`~galdb.ingest.records.BadInput` keeps its code, any other exception is quarantined as
+``read_failed`` with its type and message, and the run goes on. Ids longer than
+:data:`~galdb.ingest.limits.MAX_ID_LENGTH` are quarantined as ``id_too_long`` before anything
+is read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from galdb.ingest.limits import MAX_ID_LENGTH
 from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Rejected
 from galdb.ingest.runs import add_counts
 from galdb.progress import NoProgress, Progress
@@ -38,6 +45,7 @@ COPY_QUARANTINE = (
     "COPY galdb.quarantine (run_id, release_id, source, item, code, reason) FROM STDIN"
 )
 KEEP_PROBLEMS = 50  # how many rejections the summary keeps for printing; all are in the table
+MAX_REASON = 2000  # characters of a reason kept in galdb.quarantine (exception texts can be huge)
 
 
 @dataclass
@@ -143,7 +151,11 @@ class Loader:
         return dict(rows)
 
     def _load_batch(self, batch: list[Candidate | Rejected]) -> int:
-        ids = [c.source_id for c in batch if isinstance(c, Candidate) and c.source_id]
+        ids = [
+            c.source_id
+            for c in batch
+            if isinstance(c, Candidate) and c.source_id and len(c.source_id) <= MAX_ID_LENGTH
+        ]
         stored = self._stored(ids) if ids else {}
         galaxies: list[Galaxy] = []
         rejected: list[Rejected] = []
@@ -152,6 +164,16 @@ class Loader:
         for c in batch:
             if isinstance(c, Rejected):
                 rejected.append(c)
+            elif len(c.source_id) > MAX_ID_LENGTH:
+                rejected.append(
+                    Rejected(
+                        c.source,
+                        c.where(),
+                        Code.ID_TOO_LONG,
+                        f"source id has {len(c.source_id):,} characters; "
+                        f"the limit is {MAX_ID_LENGTH}",
+                    )
+                )
             elif c.source_id in seen or stored.get(c.source_id) == self.run_id:
                 rejected.append(
                     Rejected(
@@ -169,6 +191,9 @@ class Loader:
                     seen.add(c.source_id)
                 except BadInput as exc:
                     rejected.append(Rejected(c.source, c.where(), exc.code, exc.reason))
+                except Exception as exc:  # one unreadable input must not stop the run
+                    reason = f"{type(exc).__name__}: {exc}"
+                    rejected.append(Rejected(c.source, c.where(), Code.READ_FAILED, reason))
         inserted = self._copy_galaxies(galaxies, rejected)
         self._copy_quarantine(rejected)
         add_counts(
@@ -225,5 +250,12 @@ class Loader:
         with self.conn.cursor() as cur, cur.copy(COPY_QUARANTINE) as cp:
             for r in rejected:
                 cp.write_row(
-                    (self.run_id, self.release_id, r.source, r.item, str(r.code), r.reason)
+                    (
+                        self.run_id,
+                        self.release_id,
+                        r.source,
+                        r.item,
+                        str(r.code),
+                        r.reason[:MAX_REASON],
+                    )
                 )

@@ -3,7 +3,9 @@
 A reader yields :class:`Candidate` objects. A candidate knows its source id cheaply (from a
 file name or a catalog row) and inspects its pixels only when :meth:`Candidate.load` is called,
 so the loader can skip galaxies already stored without opening their files (that is what makes
-an interrupted ingest resume quickly).
+an interrupted ingest resume quickly). A reader may also yield a :class:`Rejected` directly,
+for an input it could not even turn into a candidate (a directory the walk cannot read, a
+catalog row whose bytes do not decode).
 """
 
 from __future__ import annotations
@@ -30,6 +32,30 @@ class Code(StrEnum):
     NO_COORDINATES = "no_coordinates"
     COORD_OUT_OF_RANGE = "coord_out_of_range"
     DB_REJECTED = "db_rejected"
+    IMAGE_TOO_LARGE = "image_too_large"  # more pixels per band than limits.MAX_PIXELS
+    UNREADABLE_PATH = "unreadable_path"  # the OS refused a file or directory (ELOOP, EACCES…)
+    ENCODING_ERROR = "encoding_error"  # a catalog row whose bytes are not in the encoding
+    ID_TOO_LONG = "id_too_long"  # a source id longer than limits.MAX_ID_LENGTH
+    READ_FAILED = "read_failed"  # any other error while reading one file or row
+
+
+#: Codes about a file that the source's checksum does not cover (an image a catalog row
+#: names, or a file of a directory listed by name and size): its problem may be fixed without
+#: the source changing, so a run that gave any of them does not let the next run skip.
+FILE_CODES = frozenset(
+    {
+        Code.FILE_MISSING,
+        Code.FITS_CORRUPT,
+        Code.IMAGE_UNREADABLE,
+        Code.NOT_AN_IMAGE,
+        Code.NO_IMAGE_DATA,
+        Code.BAD_SHAPE,
+        Code.ALL_NAN,
+        Code.IMAGE_TOO_LARGE,
+        Code.UNREADABLE_PATH,
+        Code.READ_FAILED,
+    }
+)
 
 
 class BadInput(Exception):
@@ -86,9 +112,12 @@ class Candidate:
     load: Callable[[], Galaxy]
 
     def where(self) -> str:
-        """``item`` as quarantine shows it, e.g. ``row 12 (id J0012-0002)``."""
+        """``item`` as quarantine shows it, e.g. ``row 12 (id J0012-0002)``; long ids are cut."""
         if isinstance(self.item, int):
-            return f"row {self.item}" + (f" (id {self.source_id})" if self.source_id else "")
+            if not self.source_id:
+                return f"row {self.item}"
+            shown = self.source_id if len(self.source_id) <= 60 else self.source_id[:57] + "..."
+            return f"row {self.item} (id {shown})"
         return self.item
 
 

@@ -7,13 +7,19 @@ Invariants:
   killed, so the next ingest marks it ``interrupted``.
 * Counters of a run are updated in the same transaction as the rows they count, so an
   interrupted run's counters match what it stored.
+* A run's ``options`` hold its format and every setting that changes what the input becomes
+  (image directory, column names, pixel scale, bands, encoding), plus ``key``, a SHA-256 of
+  them. An input is *unchanged* (:func:`completed_rows`) only when an earlier run finished it
+  with the same bytes (``ingest_files.sha256``) and the same ``key``, stored at least one
+  galaxy, and quarantined nothing for a reason the checksum cannot see (a missing or unreadable
+  image file): otherwise the next run reads it again, skipping the ids already stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,20 +113,33 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_listing(root: Path, files: list[Path]) -> str:
-    """Checksum of a directory source: its file names and sizes (not their bytes)."""
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
-    return digest.hexdigest()
+def settings_key(settings: dict) -> str:
+    """SHA-256 of a run's settings (format and options) in a canonical JSON form."""
+    text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def completed_rows(conn: psycopg.Connection, release_id: int, path: str, sha: str) -> int | None:
-    """Rows of an input that an earlier run finished with these exact bytes, else ``None``."""
+def completed_rows(
+    conn: psycopg.Connection,
+    release_id: int,
+    path: str,
+    sha: str,
+    key: str,
+    retry_codes: Iterable[str],
+) -> int | None:
+    """Rows of an input an earlier run finished with these bytes and settings, else ``None``.
+
+    ``None`` too when that run stored nothing or quarantined a row with one of
+    ``retry_codes``: those rows deserve another try, so the input is read again.
+    """
     row = conn.execute(
-        "SELECT rows_done FROM galdb.ingest_files WHERE release_id = %s AND path = %s "
-        "AND sha256 = %s AND completed",
-        (release_id, path, sha),
+        "SELECT f.rows_done FROM galdb.ingest_files f "
+        "JOIN galdb.ingest_runs r ON r.run_id = f.run_id "
+        "WHERE f.release_id = %s AND f.path = %s AND f.sha256 = %s AND f.completed "
+        "AND r.options->>'key' = %s AND r.n_inserted + r.n_present > 0 "
+        "AND NOT EXISTS (SELECT 1 FROM galdb.quarantine q "
+        "                WHERE q.run_id = r.run_id AND q.code = ANY(%s))",
+        (release_id, path, sha, key, sorted(str(c) for c in retry_codes)),
     ).fetchone()
     return row[0] if row else None
 

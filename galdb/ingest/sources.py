@@ -1,7 +1,9 @@
 """Turn what the user pointed at (a directory, a catalog, an HDF5 file) into a source.
 
 A :class:`Source` is the candidates to load plus the input files whose checksums the run
-records. The format is detected from the path unless given:
+records, and the settings that decide what those inputs become (:meth:`Source.settings`): a
+completed run of the same bytes with the same settings lets the next run skip the source. The
+format is detected from the path unless given:
 
 * ``hdf5``: an ``.h5``/``.hdf5`` file of image arrays;
 * ``catalog``: a table file, or a directory with ``--catalog``; rows may name cutout files;
@@ -11,7 +13,7 @@ records. The format is detected from the path unless given:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from astropy.io import fits
@@ -19,9 +21,11 @@ from astropy.io import fits
 from galdb.errors import GaldbError
 from galdb.ingest import hdf5
 from galdb.ingest.catalog import TABLE_SUFFIXES, Columns, catalog_candidates
-from galdb.ingest.cutouts import directory_candidates, is_fits, list_files
-from galdb.ingest.records import Candidate
-from galdb.ingest.runs import sha256_file, sha256_listing
+from galdb.ingest.csv_chunks import check_encoding
+from galdb.ingest.cutouts import directory_candidates, file_candidate, is_fits
+from galdb.ingest.records import FILE_CODES, Candidate, Code, Rejected
+from galdb.ingest.runs import sha256_file
+from galdb.ingest.walk import summarize
 
 FORMATS = ("cutouts", "catalog", "hdf5")
 
@@ -35,7 +39,14 @@ class Source:
     checksum: str
     size_bytes: int
     total: int | None  # number of candidates when known up front (for the progress bar)
-    candidates: Callable[[], Iterator[Candidate]]
+    candidates: Callable[[], Iterator[Candidate | Rejected]]
+    options: dict = field(default_factory=dict)  # every setting that changes the result
+    # Quarantine codes that do not make a rerun skip: problems of files the checksum misses.
+    retry_codes: frozenset[Code] = FILE_CODES
+
+    def settings(self) -> dict:
+        """The format and options, as JSON-ready values (stored in ``ingest_runs.options``)."""
+        return {"format": self.format, **self.options}
 
 
 def _has_table(path: Path) -> bool:
@@ -69,8 +80,13 @@ def open_source(
     columns: Columns | None = None,
     pixel_scale: float | None = None,
     bands: str | None = None,
+    encoding: str = "utf-8",
 ) -> Source:
-    """Resolve the user's input into a :class:`Source` (nothing is read beyond listings)."""
+    """Resolve the user's input into a :class:`Source` (nothing is read beyond listings).
+
+    A directory of cutouts is walked once here for its checksum (names and sizes), then again
+    lazily when its candidates are read.
+    """
     if not path.exists():
         raise GaldbError(f"{path}: no such file or directory")
     if catalog is not None and not catalog.exists():
@@ -79,6 +95,7 @@ def open_source(
     if fmt not in FORMATS:
         raise GaldbError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     columns = columns or Columns()
+    options = {"columns": vars(columns), "pixel_scale": pixel_scale, "bands": bands}
     if fmt == "hdf5":
         return Source(
             fmt,
@@ -89,28 +106,42 @@ def open_source(
             lambda: hdf5.hdf5_candidates(
                 path, id_column=columns.id, pixel_scale=pixel_scale, bands=bands
             ),
+            options,
+            # The checksum covers every byte: only an unexpected read error is worth a retry.
+            frozenset({Code.READ_FAILED}),
         )
     if fmt == "catalog":
         table = catalog or path
         base = path if path.is_dir() else table.parent
+        encoding = check_encoding(encoding)
         return Source(
             fmt,
             table,
             sha256_file(table),
             table.stat().st_size,
             None,
-            lambda: catalog_candidates(table, columns, base),
+            lambda: catalog_candidates(table, columns, base, encoding),
+            {**options, "image_dir": str(base), "encoding": encoding},
         )
-    root = path if path.is_dir() else path.parent
-    files = list_files(path) if path.is_dir() else [path]
-    if not files:
+    if not path.is_dir():
+        return Source(
+            fmt,
+            path,
+            sha256_file(path),
+            path.stat().st_size,
+            1,
+            lambda: iter([file_candidate(path, path.parent)]),
+            options,
+        )
+    listing = summarize(path)
+    if listing.entries == 0:
         raise GaldbError(f"{path}: no files to ingest")
-    size = sum(f.stat().st_size for f in files)
     return Source(
         fmt,
         path,
-        sha256_listing(root, files),
-        size,
-        len(files),
-        lambda: directory_candidates(root, files),
+        listing.checksum,
+        listing.size_bytes,
+        listing.entries,
+        lambda: directory_candidates(path),
+        options,
     )

@@ -1,10 +1,15 @@
 """Bad input: one quarantine row each with a clear reason; the good rows still go in."""
 
+import time
+from pathlib import Path
+
 import pytest
 
 from galdb.cli import main
-from galdb.datasets.bad_inputs import write_bad_catalog, write_bad_cutouts
+from galdb.datasets.bad_inputs import write_bad_catalog, write_bad_cutouts, write_wide_csv
+from galdb.errors import GaldbError
 from galdb.ingest import ingest
+from galdb.ingest.limits import MAX_COLUMNS, MAX_HEADER_BYTES
 
 
 def _quarantine(conn, run_id):
@@ -14,8 +19,9 @@ def _quarantine(conn, run_id):
 
 
 def test_bad_cutouts_each_quarantined_once(conn, tmp_path, unique_release):
-    expected = write_bad_cutouts(tmp_path / "cutouts")
-    summary = ingest(conn, tmp_path / "cutouts", unique_release)
+    root = tmp_path / "cutouts"
+    expected = write_bad_cutouts(root)
+    summary = ingest(conn, root, unique_release)
     good = sorted(name.rsplit(".", 1)[0] for name, code in expected.items() if code is None)
     stored = [
         r[0]
@@ -25,7 +31,7 @@ def test_bad_cutouts_each_quarantined_once(conn, tmp_path, unique_release):
     ]
     assert stored == good
     rows = _quarantine(conn, summary.run_id)
-    got = {source.rsplit("/", 1)[-1]: code for source, _, code, _ in rows}
+    got = {Path(source).relative_to(root).as_posix(): code for source, _, code, _ in rows}
     assert got == {name: code for name, code in expected.items() if code is not None}
     assert len(rows) == len(got)  # exactly one row per bad file
     assert all(reason for *_, reason in rows)
@@ -45,6 +51,38 @@ def test_bad_catalog_rows_each_quarantined_once(conn, tmp_path, unique_release):
     ).fetchall()
     assert stored == [("a", 10.0, 20.0, "note a"), ("g", 359.999, -89.5, "note g")]
     assert all(str(catalog) == source for source, *_ in rows)
+    assert all(len(item) < 100 for _, item, _, _ in rows)  # a 10,000-character id is cut short
+
+
+def test_catalog_in_another_encoding(settings, conn, tmp_path, unique_release, capsys):
+    catalog, _ = write_bad_catalog(tmp_path)
+    argv = ["ingest", str(tmp_path), "--catalog", str(catalog), "--release", unique_release]
+    assert main([*argv, "--encoding", "latin-1"]) == 0
+    (note,) = conn.execute(
+        "SELECT props->>'note' FROM galdb.catalog WHERE release = %s AND source_id = 'h\xe9'",
+        (unique_release,),
+    ).fetchone()
+    assert note == "note h\xe9"
+    assert main([*argv, "--encoding", "no-such-codec"]) == 1
+    assert "no-such-codec" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("n_columns", "message"),
+    [(1_000_000, f"longer than {MAX_HEADER_BYTES:,} bytes"), (MAX_COLUMNS + 1, "columns")],
+)
+def test_huge_csv_header_fails_fast(conn, tmp_path, unique_release, n_columns, message):
+    wide = write_wide_csv(tmp_path / "wide.csv", n_columns)
+    started = time.perf_counter()
+    with pytest.raises(GaldbError, match=message) as err:
+        ingest(conn, wide, unique_release)
+    assert str(wide) in str(err.value)
+    assert time.perf_counter() - started < 5
+
+
+def test_widest_allowed_csv_is_read(conn, tmp_path, unique_release):
+    wide = write_wide_csv(tmp_path / "wide.csv", MAX_COLUMNS)
+    assert ingest(conn, wide, unique_release).inserted == 1
 
 
 def test_wrong_catalog_column_is_a_clear_error(conn, tmp_path, unique_release):
@@ -60,7 +98,7 @@ def test_cli_exit_status_and_summary(settings, tmp_path, unique_release, capsys)
     write_bad_cutouts(tmp_path / "mixed")
     assert main(["ingest", str(tmp_path / "mixed"), "--release", unique_release]) == 0
     out = capsys.readouterr().out
-    assert "4 inserted" in out and "quarantined" in out and "fits_corrupt" in out
+    assert "5 inserted" in out and "quarantined" in out and "fits_corrupt" in out
 
     only_bad = tmp_path / "only_bad"
     only_bad.mkdir()
