@@ -18,6 +18,7 @@ Out = Annotated[
         ".csv .ecsv .fits .parquet .vot/.xml (VOTable).",
     ),
 ]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Replace the --out file if it exists.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")]
 Model = Annotated[
     str,

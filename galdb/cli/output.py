@@ -19,6 +19,8 @@ from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
+MAX_CELL_CHARS = 2000
+"""A printed cell shows at most this many characters (a terminal is no place for more)."""
 
 
 def _cell(value: object) -> str:
@@ -26,9 +28,10 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.10g}"
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+    if len(text) > MAX_CELL_CHARS:
+        return f"{text[:MAX_CELL_CHARS]}… ({len(text):,} characters; --out for all)"
+    return text
 
 
 def print_rows(columns: Sequence[str], rows: Sequence[tuple], title: str | None = None) -> None:
