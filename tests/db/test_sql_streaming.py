@@ -123,3 +123,9 @@ def test_out_in_a_read_only_directory(settings, tmp_path, capsys):
     locked.mkdir(mode=0o500)
     assert main(["sql", "SELECT 1", "--out", str(locked / "r.csv")]) == 1
     assert "Permission denied" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_long_value_is_printed_cut(settings, capsys):
+    assert main(["sql", "SELECT repeat('x', 100000) AS x"]) == 0
+    out = capsys.readouterr().out
+    assert "100,000 characters" in " ".join(out.split()) and out.count("x") < 3000
