@@ -3,8 +3,9 @@
 :func:`write_bad_cutouts` makes a directory where every broken file sits beside good ones;
 :func:`write_bad_catalog` makes a catalog whose bad rows sit between good rows. Inputs that
 fail a whole run rather than one row are here too: :func:`write_wide_csv` (a header with too
-many columns) and :func:`write_misplaced_images` (a catalog ingested first with the wrong image
-directory, then with the right one).
+many columns), :func:`write_huge_hdf5` (images over the pixel limit) and
+:func:`write_misplaced_images` (a catalog ingested first with the wrong image directory, then
+with the right one).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def write_bad_cutouts(root: Path) -> dict[str, str | None]:
 
     Names are relative to ``root``. Beside broken files there are: images declaring more pixels
     than galdb accepts (a 30000x30000 PNG is a decompression bomb), a symbolic link to itself
-    (``ELOOP``), a subdirectory with a link back to ``root`` (a cycle the walk must not follow
-    twice) and, when not running as root, a directory nobody may read.
+    (``ELOOP``), a file whose name is not UTF-8, a subdirectory with a link back to ``root``
+    (a cycle the walk must not follow twice) and, when not running as root, a directory nobody
+    may read.
     """
     root.mkdir(parents=True, exist_ok=True)
     expected: dict[str, str | None] = {}
@@ -125,6 +127,9 @@ def write_bad_cutouts(root: Path) -> dict[str, str | None]:
     expected["huge.fits"] = "image_too_large"
     (root / "loop.fits").symlink_to("loop.fits")
     expected["loop.fits"] = "unreadable_path"
+    latin1 = os.fsdecode(os.fsencode(root) + b"/latin1_\xe9.png")  # not a UTF-8 name
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(latin1)
+    expected["latin1_\\xe9.png"] = "encoding_error"  # as quarantine shows the name
     (root / "sub").mkdir()
     _good_fits(root / "sub" / "good_3.fits", 14.0, -5.0, 3)
     expected["sub/good_3.fits"] = None
@@ -177,6 +182,20 @@ def write_wide_csv(path: Path, n_columns: int) -> Path:
     names = ["id", *(f"c{i}" for i in range(1, n_columns))]
     values = ["1", *("0" for _ in range(1, n_columns))]
     path.write_text(",".join(names) + "\n" + ",".join(values) + "\n")
+    return path
+
+
+def write_huge_hdf5(path: Path, side: int, n: int = 1) -> Path:
+    """An ssl-legacysurvey-like HDF5 file declaring ``n`` 3-band images of ``side`` pixels.
+
+    The dataset is chunked and never written, so the file is small whatever ``side`` is.
+    """
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.create_dataset("images", shape=(n, 3, side, side), dtype="f4", chunks=(1, 1, 64, 64))
+        h5["ra"] = np.linspace(10.0, 11.0, n)
+        h5["dec"] = np.linspace(-1.0, 1.0, n)
     return path
 
 

@@ -15,6 +15,8 @@ from galdb.ingest.records import (
     Pixels,
     Rejected,
     check_coordinates,
+    is_storable,
+    storable,
 )
 from galdb.ingest.walk import WalkError, walk_files
 
@@ -62,11 +64,16 @@ def directory_candidates(root: Path) -> Iterator[Candidate | Rejected]:
     """One candidate per file found by :func:`~galdb.ingest.walk.walk_files` below ``root``.
 
     The centre comes from the file (WCS or name) when it has one. A path the walk could not
-    read becomes one ``unreadable_path`` rejection.
+    read becomes one ``unreadable_path`` rejection, a file whose name is not UTF-8 (the
+    database stores text) one ``encoding_error``.
     """
     for path in walk_files(root):
         if isinstance(path, WalkError):
-            yield Rejected(str(path.path), "", Code.UNREADABLE_PATH, _os_reason(path.error))
+            where = storable(str(path.path))
+            yield Rejected(where, "", Code.UNREADABLE_PATH, _os_reason(path.error))
+        elif not is_storable(str(path)):
+            reason = "the file name is not valid UTF-8; rename the file"
+            yield Rejected(storable(str(path)), "", Code.ENCODING_ERROR, reason)
         else:
             yield file_candidate(path, root)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from galdb.ingest.limits import MAX_ID_LENGTH
-from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Rejected
+from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Rejected, is_storable, storable
 from galdb.ingest.runs import add_counts
 from galdb.progress import NoProgress, Progress
 
@@ -154,7 +154,10 @@ class Loader:
         ids = [
             c.source_id
             for c in batch
-            if isinstance(c, Candidate) and c.source_id and len(c.source_id) <= MAX_ID_LENGTH
+            if isinstance(c, Candidate)
+            and c.source_id
+            and len(c.source_id) <= MAX_ID_LENGTH
+            and is_storable(c.source_id)
         ]
         stored = self._stored(ids) if ids else {}
         galaxies: list[Galaxy] = []
@@ -174,6 +177,9 @@ class Loader:
                         f"the limit is {MAX_ID_LENGTH}",
                     )
                 )
+            elif not is_storable(c.source_id):
+                reason = f"source id {storable(c.source_id)!r} is not valid UTF-8 text"
+                rejected.append(Rejected(c.source, c.where(), Code.ENCODING_ERROR, reason))
             elif c.source_id in seen or stored.get(c.source_id) == self.run_id:
                 rejected.append(
                     Rejected(
@@ -253,9 +259,9 @@ class Loader:
                     (
                         self.run_id,
                         self.release_id,
-                        r.source,
-                        r.item,
+                        storable(r.source),
+                        storable(r.item),
                         str(r.code),
-                        r.reason[:MAX_REASON],
+                        storable(r.reason[:MAX_REASON]),
                     )
                 )

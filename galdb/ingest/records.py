@@ -34,7 +34,7 @@ class Code(StrEnum):
     DB_REJECTED = "db_rejected"
     IMAGE_TOO_LARGE = "image_too_large"  # more pixels per band than limits.MAX_PIXELS
     UNREADABLE_PATH = "unreadable_path"  # the OS refused a file or directory (ELOOP, EACCES…)
-    ENCODING_ERROR = "encoding_error"  # a catalog row whose bytes are not in the encoding
+    ENCODING_ERROR = "encoding_error"  # a catalog row or file name not in the encoding
     ID_TOO_LONG = "id_too_long"  # a source id longer than limits.MAX_ID_LENGTH
     READ_FAILED = "read_failed"  # any other error while reading one file or row
 
@@ -119,6 +119,26 @@ class Candidate:
             shown = self.source_id if len(self.source_id) <= 60 else self.source_id[:57] + "..."
             return f"row {self.item} (id {shown})"
         return self.item
+
+
+def is_storable(text: str) -> bool:
+    """Whether PostgreSQL can store ``text``: valid UTF-8 (file names may not be) and no NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\0" not in text
+
+
+def storable(text: str) -> str:
+    """``text`` made storable: bytes of a non-UTF-8 file name and NULs shown as ``\\xNN``."""
+    if is_storable(text):
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # undecodable bytes of a file name
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "backslashreplace")
+    return raw.decode("utf-8", "backslashreplace").replace("\0", "\\x00")
 
 
 def check_coordinates(ra: object, dec: object, *, required: bool) -> tuple[float, float] | None:

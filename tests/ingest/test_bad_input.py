@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from galdb.cli import main
-from galdb.datasets.bad_inputs import write_bad_catalog, write_bad_cutouts, write_wide_csv
+from galdb.datasets.bad_inputs import (
+    write_bad_catalog,
+    write_bad_cutouts,
+    write_huge_hdf5,
+    write_wide_csv,
+)
 from galdb.errors import GaldbError
 from galdb.ingest import ingest
 from galdb.ingest.limits import MAX_COLUMNS, MAX_HEADER_BYTES
@@ -78,6 +83,13 @@ def test_huge_csv_header_fails_fast(conn, tmp_path, unique_release, n_columns, m
         ingest(conn, wide, unique_release)
     assert str(wide) in str(err.value)
     assert time.perf_counter() - started < 5
+
+
+def test_hdf5_images_over_the_pixel_limit_are_refused(conn, tmp_path, unique_release):
+    path = write_huge_hdf5(tmp_path / "huge.h5", side=4100)
+    with pytest.raises(GaldbError, match="4100x4100 pixels; the limit is 16,777,216") as err:
+        ingest(conn, path, unique_release)
+    assert str(path) in str(err.value)
 
 
 def test_widest_allowed_csv_is_read(conn, tmp_path, unique_release):
