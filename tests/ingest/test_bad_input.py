@@ -15,6 +15,9 @@ from galdb.datasets.bad_inputs import (
 from galdb.errors import GaldbError
 from galdb.ingest import ingest
 from galdb.ingest.limits import MAX_COLUMNS, MAX_HEADER_BYTES
+from galdb.ingest.loader import Loader
+from galdb.ingest.records import Candidate, Galaxy
+from galdb.ingest.runs import ensure_release, ingest_run
 
 
 def _quarantine(conn, run_id):
@@ -117,3 +120,22 @@ def test_cli_exit_status_and_summary(settings, tmp_path, unique_release, capsys)
     (only_bad / "junk.fits").write_bytes(b"SIMPLE  = nonsense")
     assert main(["ingest", str(only_bad), "--release", unique_release + "-bad"]) == 5
     assert "nothing from" in capsys.readouterr().err
+
+
+def test_any_error_reading_one_input_is_quarantined(conn, unique_release):
+    def broken():
+        return 1 / 0  # stands for a reader bug or an error no reader anticipated
+
+    release_id = ensure_release(conn, unique_release, "test")
+    with ingest_run(conn, release_id, "mixed", "cutouts", {}) as run_id:
+        loader = Loader(conn, release_id, run_id)
+        loader.feed(
+            [
+                Candidate("ok", "good.fits", "", lambda: Galaxy("ok", 1.0, 2.0)),
+                Candidate("boom", "boom.fits", "", broken),
+            ]
+        )
+    assert loader.counts.inserted == 1
+    ((source, _, code, reason),) = _quarantine(conn, run_id)
+    assert (source, code) == ("boom.fits", "read_failed")
+    assert reason.startswith("ZeroDivisionError")
