@@ -25,6 +25,7 @@ from galdb.cli import (
     task,
 )
 from galdb.cli.output import err_console
+from galdb.db.connect import as_connection_error
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 
@@ -68,11 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="galdb")  # standalone mode: usage errors exit by themselves
     except GaldbError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        return exc.exit_code
+        return _report(as_connection_error(exc) or exc)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:
+        # A connection lost mid-command (server stopped or killed, backend terminated) surfaces
+        # as a driver error anywhere in the library; anything else is a bug: traceback.
+        lost = as_connection_error(exc)
+        if lost is None:
+            raise
+        return _report(lost)
     return 0
+
+
+def _report(exc: GaldbError) -> int:
+    """Print ``exc`` as one line (never wrapped) and return its exit status."""
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return exc.exit_code
 
 
 def run() -> None:

@@ -7,14 +7,16 @@ writes). :func:`connect_reader` logs in as the ``galdb_reader`` role, which may 
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Iterator
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
 from galdb.db import server
 from galdb.db.settings import DATABASE_NAME, READER_ROLE, Settings
-from galdb.errors import DatabaseError
+from galdb.errors import DatabaseError, GaldbError
 
 
 def _normalise(url: str) -> str:
@@ -93,3 +95,82 @@ def _redact(url: str) -> str:
         host = parts.netloc.rsplit("@", 1)[-1]
         return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
     return url
+
+
+# SQLSTATEs meaning the server ended or refused the session: 57P01 admin shutdown (`galdb db
+# stop`, pg_terminate_backend), 57P02 crash shutdown, 57P03 cannot connect now (starting or
+# stopping), 57P05 idle session timeout; class 08 is "connection exception". Errors raised by
+# the client itself (socket closed, server closed the connection unexpectedly) have none.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03", "57P05"})
+_CANNOT_CONNECT = ("connection failed", "connection is bad")
+# torch re-raises a DataLoader worker's exception as the same class with the worker's
+# traceback as message; its last line is "module.Class: message".
+_WORKER_LAST_LINE = re.compile(r"^[\w.]+: ")
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection is gone or could not be made (not a query error).
+
+    A statement timeout or cancel (57014), a lock or a disk error is an ``OperationalError``
+    too, but the session survives it; those are not connection failures.
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _SESSION_ENDED
+
+
+def _chain(exc: BaseException, *, implicit: bool = True) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from (or, if ``implicit``, during), down to the first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)  # SQLAlchemy keeps the driver's error here
+        if current.__cause__ is not None:
+            current = current.__cause__
+        elif isinstance(orig, BaseException):
+            current = orig
+        else:
+            current = current.__context__ if implicit else None
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and "Original Traceback" in lines[1]:
+        return _WORKER_LAST_LINE.sub("", lines[-1])  # the error a DataLoader worker raised
+    return " ".join(lines) or type(exc).__name__
+
+
+def as_connection_error(exc: BaseException) -> DatabaseError | None:
+    """The :class:`DatabaseError` to report for ``exc`` if a lost connection caused it, else None.
+
+    ``exc`` counts when it is itself a connection failure (also as SQLAlchemy's wrapper, or
+    re-raised from a DataLoader worker), or when it is a :class:`GaldbError` other than
+    :class:`DatabaseError` raised from one. Anything else (a bug whose clean-up happened to
+    meet a dead connection included) returns ``None`` and keeps its traceback. The reason
+    given is the first connection failure in the chain, the one that started it.
+    """
+    if isinstance(exc, DatabaseError):
+        return None
+    chain = list(_chain(exc))
+    failures = [e for e in chain if is_connection_failure(e)]
+    if not failures:
+        return None
+    top_is_failure = chain[0] is failures[0] or (
+        len(chain) > 1 and chain[1] is failures[0] and hasattr(chain[0], "orig")
+    )
+    caused = isinstance(exc, GaldbError) and any(
+        is_connection_failure(e) for e in _chain(exc, implicit=False)
+    )
+    if not (top_is_failure or caused):
+        return None
+    first = failures[-1]
+    reason = _reason(first)
+    if first.sqlstate == "57P03" or reason.startswith(_CANNOT_CONNECT):
+        return DatabaseError(f"cannot connect to the database: {reason}")
+    return DatabaseError(
+        f"lost the connection to the database: {reason}; "
+        "what was committed is kept, run the command again to resume"
+    )

@@ -194,6 +194,9 @@ def _start(pgdata: Path) -> None:
 
     Called under :func:`_start_lock` with no server running on ``pgdata``.
     """
+    previous = _children.pop(pgdata, None)
+    if previous is not None:  # ours, since stopped by another process: reap it
+        previous.wait(timeout=START_TIMEOUT_S)
     sockdir = socket_dir(pgdata)
     _prepare_socket_dir(sockdir, pgdata)
     log = pgdata / "log"
@@ -305,9 +308,14 @@ def stop(pgdata: Path) -> bool:
 
 def _stop(pgdata: Path) -> bool:
     """Fast shutdown (SIGINT: roll back open transactions, checkpoint) and wait for the exit."""
+    child = _children.pop(pgdata, None)
     info = _postmaster(pgdata)
-    if info is None:
-        return False
+    if info is None or (child is not None and child.pid != info[0]):
+        if child is not None:  # ours, stopped by another process: reap it
+            child.wait(timeout=START_TIMEOUT_S)
+        if info is None:
+            return False
+        child = None
     pid = info[0]
     try:
         os.kill(pid, signal.SIGINT)
@@ -315,7 +323,6 @@ def _stop(pgdata: Path) -> bool:
         return False
     except PermissionError as exc:
         raise DatabaseError(f"cannot stop the server on {pgdata} (pid {pid}): {exc}") from exc
-    child = _children.pop(pgdata, None)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if child is not None and child.poll() is not None:
