@@ -1,8 +1,16 @@
-"""Apply the alembic migrations in ``galdb/migrations`` and report the schema revision."""
+"""Apply the alembic migrations in ``galdb/migrations`` and report the schema revision.
+
+Migrations are frozen: a revision means the same thing forever. Each one carries all the
+SQL it runs as text in its own module (functions and views included), and reads no file and
+imports no galdb code that later versions may change; :func:`run_sql` is the only helper it
+uses. Changing a table, function or view that a released revision made is a new revision
+(``CREATE OR REPLACE FUNCTION`` / ``VIEW`` with the new text), never an edit of the old one.
+Then a database upgraded from the first revision equals a fresh one;
+``tests/db/test_schema_history.py`` checks it against committed dumps of old databases.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -21,11 +29,6 @@ def _config() -> Config:
     return cfg
 
 
-def sql_file(name: str) -> str:
-    """The text of ``galdb/sql/<name>``; migrations apply these files."""
-    return resources.files("galdb").joinpath("sql", name).read_text()
-
-
 def run_sql(script: str) -> None:
     """Run a multi-statement SQL script inside the current migration's transaction.
 
@@ -40,6 +43,11 @@ def run_sql(script: str) -> None:
 def head_revision() -> str:
     """The newest revision this version of galdb knows."""
     return ScriptDirectory.from_config(_config()).get_current_head() or ""
+
+
+def base_revision() -> str:
+    """The oldest revision, the one a database never migrated starts from."""
+    return ScriptDirectory.from_config(_config()).get_base() or ""
 
 
 def current_revision(settings: Settings) -> str | None:

@@ -1,8 +1,8 @@
 """Cone search: galaxies within a radius of a sky position, nearest first.
 
-The work is done by the SQL function ``galdb.cone_search(ra, dec, radius_deg)`` (see
-``galdb/sql/cone_search.sql``), so the CLI, the library and psql users share one
-implementation.
+The work is done by the SQL function ``galdb.cone_search(ra, dec, radius_deg)`` (made by
+migration 0001, ``galdb/migrations/versions/0001_foundation.py``), so the CLI, the library
+and psql users share one implementation.
 
 >>> cone_search_sql()                                          # doctest: +NORMALIZE_WHITESPACE
 'SELECT c.galaxy_id, c.separation_deg * 3600.0 AS separation_arcsec, g.source_id, r.name AS
