@@ -20,6 +20,7 @@ from galdb.cli import (
     label,
     lvm,
     propagate,
+    review,
     search,
     simulate,
     sql,
@@ -60,7 +61,7 @@ app.add_typer(task.app, name="task")
 app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
 app.add_typer(evaluate.app, name="eval")
-for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs):
+for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs, review):
     module.register(app)
 
 
