@@ -11,9 +11,10 @@ them.
 
 Invariants:
 
-- a galaxy is *decided* for a task when it has a decision that is not undone and is a label,
-  an accept or a flag (by anyone), or a skip by this reviewer; decided galaxies are left out
-  unless ``redo`` (``flagged`` instead asks for flagged ones);
+- a galaxy is *decided* for a task when it has a human label (from a label or accept
+  decision, or imported with ``--source human``), a flag that is not undone (by anyone) or a
+  skip by this reviewer that is not undone; decided galaxies are left out unless ``redo``
+  (``flagged`` instead asks for flagged ones);
 - nothing here commits: the caller owns the transaction (the CLI and the app commit after
   each claim so the leases are visible to others at once).
 """
@@ -101,8 +102,10 @@ def _order(conn, task: Task, strategy: str) -> sql.Composable:
 
 
 _NOT_DECIDED = sql.SQL(
-    "NOT EXISTS (SELECT 1 FROM galdb.review_decisions d WHERE d.task_id = {task} "
-    "AND d.galaxy_id = p.galaxy_id AND (d.action IN ('label', 'accept', 'flag') OR "
+    "NOT EXISTS (SELECT 1 FROM galdb.labels h WHERE h.task_id = {task} "
+    "AND h.galaxy_id = p.galaxy_id AND h.source = 'human') "
+    "AND NOT EXISTS (SELECT 1 FROM galdb.review_decisions d WHERE d.task_id = {task} "
+    "AND d.galaxy_id = p.galaxy_id AND (d.action = 'flag' OR "
     "(d.action = 'skip' AND d.reviewer = {reviewer})) AND NOT EXISTS (SELECT 1 FROM "
     "galdb.review_decisions u WHERE u.undoes = d.decision_id))"
 )
