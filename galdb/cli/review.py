@@ -92,6 +92,39 @@ def review_app(
     )
 
 
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    task: Task,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who reviews in this browser.")],
+    strategy: Annotated[str, typer.Option(help="Queue order (see galdb review --help).")] = (
+        "margin"
+    ),
+    release: OptionalRelease = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the review app to a web browser (textual-serve): each browser tab runs its own
+    review session, with the same keys and the same database as the terminal app.
+
+    Example:
+
+      galdb review serve --task morphology --reviewer ada --port 8000
+    """
+    import shlex
+    import sys
+
+    from textual_serve.server import Server
+
+    command = [sys.executable, "-m", "galdb"]
+    if ctx.obj is not None:
+        command += ["--data-dir", str(ctx.obj.home)]
+    command += ["review", "--task", task, "--reviewer", reviewer, "--strategy", strategy]
+    if release:
+        command += ["--release", release]
+    Server(shlex.join(command), host=host, port=port, title=f"galdb review {task}").serve()
+
+
 @app.command("apply")
 def apply_command(
     ctx: typer.Context,
