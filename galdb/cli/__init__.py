@@ -16,9 +16,11 @@ from galdb.cli import (
     evaluate,
     head,
     ingest,
+    jobs,
     label,
     lvm,
     propagate,
+    review,
     search,
     simulate,
     sql,
@@ -60,7 +62,7 @@ app.add_typer(task.app, name="task")
 app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
 app.add_typer(evaluate.app, name="eval")
-for module in (ingest, embed, search, cone, sql, simulate, demo, propagate):
+for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs, review):
     module.register(app)
 
 

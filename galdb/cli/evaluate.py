@@ -85,3 +85,53 @@ def fewshot_command(
         )
     console.print(markdown_table(points), highlight=False)
     console.print(f"wrote {folder}/fewshot_{task}.csv, .png and .md")
+
+
+@app.command("review")
+def review_command(
+    ctx: typer.Context,
+    task: Task,
+    model: OptionalModel = None,
+    strategy: Annotated[
+        str,
+        typer.Option(help="Queue: margin, entropy, least_confident, rare, random, disagreement."),
+    ] = "margin",
+    rounds: Annotated[int, typer.Option(min=1, help="Review rounds (one retrain each).")] = 5,
+    batch: Annotated[int, typer.Option(min=1, help="Labels per round.")] = 20,
+    start: Annotated[int, typer.Option(min=2, help="Random starting labels.")] = 20,
+    rare_class: Annotated[
+        str | None, typer.Option(help="Also report this class's recall at 90% precision.")
+    ] = None,
+    test_fraction: Annotated[float, typer.Option(help="Held-out test share.")] = 0.3,
+    seed: Annotated[int, typer.Option(help="Seed of the split and the random draws.")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the CSV and PNG.")] = Path(
+        "."
+    ),
+) -> None:
+    """Run a simulated reviewer (answers from held-back catalog labels) through the real
+    queue, leases, decisions, retrain jobs and worker; after every round, the test AUC of the
+    published version against a head on the same number of random labels. Writes
+    review_<task>_<strategy>.csv and .png and prints a Markdown table.
+
+    The evaluation makes its own task (<task>_rev<seed>_<id>), so TASK is left as it was.
+
+    Examples:
+
+      galdb eval review --task decals_ring --strategy margin --rounds 5 --batch 20
+
+      galdb eval review --task gz1_parent --strategy rare --rare-class merger --start 40
+    """
+    from galdb.eval.review import ReviewEvalConfig, markdown, run_review_eval
+
+    config = ReviewEvalConfig(
+        strategy=strategy,
+        rounds=rounds,
+        batch=batch,
+        start=start,
+        test_fraction=test_fraction,
+        seed=seed,
+        rare_class=rare_class,
+    )
+    results = run_review_eval(ctx.obj, task, config, model=model, out_dir=out, log=console.print)
+    console.print(markdown(results, rare_class), markup=False)
+    console.print(f"wrote {out / f'review_{task}_{strategy}.csv'} and .png")

@@ -8,8 +8,8 @@ import psycopg
 from psycopg import sql
 
 from galdb.db import migrate, server
-from galdb.db.connect import _redact, connect, database_url, reader_password
-from galdb.db.settings import READER_ROLE, Settings
+from galdb.db.connect import _redact, connect, database_url, reader_password, role_password
+from galdb.db.settings import READER_ROLE, REVIEWER_ROLE, Settings
 
 
 @dataclass
@@ -37,12 +37,17 @@ def init(settings: Settings) -> str:
 
 
 def _set_reader_password(settings: Settings) -> None:
+    """Give the login roles (reader, reviewer) their passwords from the home directory."""
     with connect(settings, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                sql.Identifier(READER_ROLE), sql.Literal(reader_password(settings))
+        for role, password in (
+            (READER_ROLE, reader_password(settings)),
+            (REVIEWER_ROLE, role_password(settings, "reviewer")),
+        ):
+            conn.execute(
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
             )
-        )
 
 
 def status(settings: Settings) -> Status:

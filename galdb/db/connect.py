@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 
 from galdb.db import server
-from galdb.db.settings import DATABASE_NAME, READER_ROLE, Settings
+from galdb.db.settings import DATABASE_NAME, READER_ROLE, REVIEWER_ROLE, Settings
 from galdb.errors import DatabaseError, GaldbError
 
 
@@ -62,7 +62,12 @@ def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connecti
 
 def reader_password(settings: Settings) -> str:
     """The reader role's password, made on first use and kept in ``<home>/reader.secret``."""
-    path = settings.home / "reader.secret"
+    return role_password(settings, "reader")
+
+
+def role_password(settings: Settings, name: str) -> str:
+    """A login role's password, made on first use and kept in ``<home>/<name>.secret``."""
+    path = settings.home / f"{name}.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(24))
@@ -72,21 +77,34 @@ def reader_password(settings: Settings) -> str:
 
 def reader_url(settings: Settings) -> str:
     """URL that logs in as the read-only role (same host and database as the owner's)."""
+    return _role_url(settings, READER_ROLE, reader_password(settings))
+
+
+def _role_url(settings: Settings, role: str, password: str) -> str:
     parts = urlsplit(database_url(settings))
     host = parts.netloc.rsplit("@", 1)[-1]
-    password = quote(reader_password(settings), safe="")
-    return urlunsplit(parts._replace(netloc=f"{READER_ROLE}:{password}@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{role}:{quote(password, safe='')}@{host}"))
 
 
-def connect_reader(settings: Settings) -> psycopg.Connection:
-    """Open a connection as ``galdb_reader``; fails clearly if ``galdb db init`` was not run."""
-    url = reader_url(settings)
+def _connect_role(settings: Settings, role: str, secret: str) -> psycopg.Connection:
+    url = _role_url(settings, role, role_password(settings, secret))
     try:
         return psycopg.connect(url)
     except psycopg.OperationalError as exc:
         raise DatabaseError(
-            f"cannot log in as the read-only role {READER_ROLE!r} ({exc}); run `galdb db init`"
+            f"cannot log in as the role {role!r} ({exc}); run `galdb db init`"
         ) from exc
+
+
+def connect_reader(settings: Settings) -> psycopg.Connection:
+    """Open a connection as ``galdb_reader``; fails clearly if ``galdb db init`` was not run."""
+    return _connect_role(settings, READER_ROLE, "reader")
+
+
+def connect_reviewer(settings: Settings) -> psycopg.Connection:
+    """Open a connection as ``galdb_reviewer``: it reads, leases, labels and adds decisions,
+    and can never update or delete a decision."""
+    return _connect_role(settings, REVIEWER_ROLE, "reviewer")
 
 
 def _redact(url: str) -> str:

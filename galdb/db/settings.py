@@ -17,6 +17,7 @@ import platformdirs
 
 DATABASE_NAME = "galdb"
 READER_ROLE = "galdb_reader"
+REVIEWER_ROLE = "galdb_reviewer"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""The ``retrain`` job: a new head version on the task's effective labels, materialized and
+switched in atomically (``galdb.heads.materialize``), with the LVM model of the version it
+replaces.
+
+A retried attempt reuses the version an earlier attempt trained (recorded in the job's
+``progress``), so a worker killed mid-materialization leaves one extra ``trained`` version at
+most, never two, and never a half-written current one.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from galdb.errors import GaldbError
+from galdb.heads.materialize import materialize
+from galdb.heads.versions import get_version, train_head
+from galdb.jobs.queue import Job, save_progress
+from galdb.labels.tasks import get_task
+from galdb.lvm.registry import lookup
+
+
+def run(conn: psycopg.Connection, job: Job) -> dict:
+    task = get_task(conn, job.payload["task"])
+    version_id = job.progress.get("version_id")
+    if version_id is None:
+        model_id = job.payload.get("model_id") or _current_model(conn, task)
+        version = train_head(conn, task, lookup(conn, str(model_id)))
+        version_id = version.version_id
+        save_progress(conn, job.job_id, {"version_id": version_id})
+        conn.commit()
+    if get_version(conn, task, version_id).status != "ready":
+        materialize(conn, task, version_id)
+    version = get_version(conn, task, version_id)
+    return {
+        "task": task.name,
+        "version_id": version_id,
+        "n_labels": version.n_labels,
+        "n_predictions": version.n_predictions,
+        "metrics": version.metrics,
+    }
+
+
+def _current_model(conn, task) -> int:
+    row = conn.execute(
+        "SELECT v.model_id FROM galdb.tasks t JOIN galdb.head_versions v "
+        "ON v.version_id = t.current_version WHERE t.task_id = %s",
+        (task.task_id,),
+    ).fetchone()
+    if row is None:
+        raise GaldbError(f"task {task.name} has no current version to retrain from")
+    return row[0]

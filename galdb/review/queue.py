@@ -1,0 +1,344 @@
+"""The review queue of a task: which galaxies a reviewer sees next, and their leases.
+
+Candidates come from the task's current predictions table, ordered by a strategy
+(:data:`QUEUE_STRATEGIES`) and narrowed by filters (:class:`QueueFilters`). Each galaxy handed
+out is leased to one reviewer session until an expiry: :func:`claim` picks candidates the
+reviewer may see, then ``galdb.lease_review_items`` locks their galaxy rows ``FOR NO KEY
+UPDATE SKIP LOCKED`` and writes the leases, so concurrent reviewers never get the same
+galaxy and never wait for each other. A lease past its expiry is free again;
+:func:`renew` extends a session's leases while they are on screen, :func:`release` ends
+them.
+
+Invariants:
+
+- a galaxy is *decided* for a task (SQL ``galdb.review_decided``) when it has a human label
+  (from a label or accept decision, or imported with ``--source human``), a flag that is not
+  undone (by anyone) or a skip by this reviewer that is not undone; decided galaxies are
+  left out unless ``redo`` (``flagged`` instead asks for flagged ones), and the lease
+  function checks it again, so a galaxy decided while candidates were chosen is not handed
+  out;
+- nothing here commits: the caller owns the transaction (the CLI and the app commit after
+  each claim so the leases are visible to others at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from psycopg import sql
+
+from galdb.errors import GaldbError
+from galdb.labels.tasks import Task
+from galdb.review.strategies import STRATEGIES, order_by_sql
+
+QUEUE_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "disagreement", "similar", "flagged")
+LEASE_SECONDS = 600.0
+SIMILAR_K = 200  # look-alikes considered by the ``similar`` strategy
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What part of the catalog a review session covers (all optional)."""
+
+    release: str | None = None
+    cone: tuple[float, float, float] | None = None  # ra, dec, radius (deg)
+    column: str | None = None  # a catalog column in props, with min and/or max
+    min: float | None = None
+    max: float | None = None
+    predicted_class: str | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One galaxy handed to a reviewer, with the prediction shown."""
+
+    galaxy_id: int
+    release: str
+    source_id: str
+    ra: float | None
+    dec: float | None
+    head_version: int
+    predicted: str | float  # class name, or value for a regression
+    confidence: float | None  # top class probability (classification)
+    uncertainty: float | None  # 1 sigma (regression)
+    probabilities: dict[str, float] | None
+
+
+def current_predictions(conn: psycopg.Connection, task: Task) -> tuple[int, sql.Composable]:
+    """The current version of a task and its predictions table, or a clear error."""
+    row = conn.execute(
+        "SELECT t.current_version, v.predictions_table FROM galdb.tasks t "
+        "JOIN galdb.head_versions v ON v.version_id = t.current_version WHERE t.task_id = %s",
+        (task.task_id,),
+    ).fetchone()
+    if row is None or row[1] is None:
+        raise GaldbError(
+            f"task {task.name} has no current predictions to review: train a head first "
+            f"(galdb head train --task {task.name} --model M)"
+        )
+    schema, _, table = row[1].rpartition(".")
+    return row[0], sql.Identifier(schema or "galdb", table)
+
+
+def _order(conn, task: Task, strategy: str) -> sql.Composable:
+    if not task.is_classification:
+        if strategy in ("rare", "disagreement"):
+            raise GaldbError(f"strategy {strategy} needs a classification task")
+        # every uncertainty strategy means "least certain first" for a regression
+        if strategy == "random":
+            return sql.SQL("random()")
+        return sql.SQL("p.uncertainty DESC, galaxy_id")
+    if strategy == "rare":
+        counts = dict(
+            conn.execute(
+                "SELECT class, count(*) FROM galdb.labels WHERE task_id = %s "
+                "AND source IN ('human', 'catalog') GROUP BY class",
+                (task.task_id,),
+            ).fetchall()
+        )
+        rarest = task.classes[int(np.argmin([counts.get(c, 0) for c in task.classes]))]
+        return sql.SQL(order_by_sql("rare", rare_class_column=f"p_{rarest}"))
+    return sql.SQL(order_by_sql(strategy))
+
+
+_NOT_DECIDED = sql.SQL("NOT galdb.review_decided({task}, p.galaxy_id, {reviewer})")
+_FLAGGED = sql.SQL(
+    "EXISTS (SELECT 1 FROM galdb.review_decisions d WHERE d.task_id = {task} "
+    "AND d.galaxy_id = p.galaxy_id AND d.action = 'flag' AND NOT EXISTS (SELECT 1 FROM "
+    "galdb.review_decisions u WHERE u.undoes = d.decision_id) AND NOT EXISTS (SELECT 1 FROM "
+    "galdb.review_decisions a WHERE a.task_id = d.task_id AND a.galaxy_id = d.galaxy_id "
+    "AND a.action IN ('label', 'accept') AND a.decision_id > d.decision_id))"
+)
+
+
+def candidates_sql(
+    conn: psycopg.Connection,
+    task: Task,
+    strategy: str,
+    filters: QueueFilters,
+    *,
+    redo: bool = False,
+    similar_to: int | None = None,
+) -> tuple[sql.Composed, dict]:
+    """The query that lists candidate galaxy ids in review order (``%(limit)s`` rows)."""
+    if strategy not in QUEUE_STRATEGIES:
+        raise GaldbError(f"unknown strategy {strategy!r}; known: {', '.join(QUEUE_STRATEGIES)}")
+    _, table = current_predictions(conn, task)
+    params: dict = {"task": task.task_id}
+    joins: list[sql.Composable] = []
+    where: list[sql.Composable] = []
+    task_p, reviewer_p = sql.Placeholder("task"), sql.Placeholder("reviewer")
+    if strategy == "flagged":
+        where.append(_FLAGGED.format(task=task_p))
+    elif not redo:
+        where.append(_NOT_DECIDED.format(task=task_p, reviewer=reviewer_p))
+    if filters.release or filters.column:
+        joins.append(sql.SQL("JOIN galdb.galaxies g USING (galaxy_id)"))
+    if filters.release:
+        joins.append(sql.SQL("JOIN galdb.releases r ON r.release_id = g.release_id"))
+        where.append(sql.SQL("r.name = %(release)s"))
+        params["release"] = filters.release
+    if filters.column:
+        where.append(sql.SQL("g.props ? %(column)s"))
+        params["column"] = filters.column
+        for bound, op in (("min", ">="), ("max", "<=")):
+            if getattr(filters, bound) is not None:
+                where.append(
+                    sql.SQL(
+                        "CASE WHEN jsonb_typeof(g.props->%(column)s) = 'number' "
+                        "THEN (g.props->>%(column)s)::float8 END {} %({})s"
+                    ).format(sql.SQL(op), sql.SQL(bound))
+                )
+                params[bound] = getattr(filters, bound)
+    if filters.cone:
+        joins.append(
+            sql.SQL(
+                "JOIN galdb.cone_search(%(cone_ra)s, %(cone_dec)s, %(cone_r)s) c USING (galaxy_id)"
+            )
+        )
+        params.update(cone_ra=filters.cone[0], cone_dec=filters.cone[1], cone_r=filters.cone[2])
+    if filters.predicted_class:
+        if not task.is_classification or filters.predicted_class not in task.classes:
+            raise GaldbError(
+                f"--predicted {filters.predicted_class!r}: not a class of {task.name} "
+                f"({', '.join(task.classes or ())})"
+            )
+        where.append(sql.SQL("p.class_index = %(class_index)s"))
+        params["class_index"] = task.class_index(filters.predicted_class)
+    if strategy == "similar":
+        if similar_to is None:
+            raise GaldbError("the similar strategy needs a galaxy (--similar-to ID)")
+        joins.append(
+            sql.SQL(
+                "JOIN galdb.similar(%(similar_to)s, %(similar_k)s, %(model)s) s USING (galaxy_id)"
+            )
+        )
+        params.update(similar_to=similar_to, similar_k=SIMILAR_K, model=str(_model_id(conn, task)))
+        order: sql.Composable = sql.SQL("s.distance, galaxy_id")
+    elif strategy == "disagreement":
+        order = _disagreement(task, joins)
+    elif strategy == "flagged":
+        order = sql.SQL("galaxy_id")
+    else:
+        order = _order(conn, task, strategy)
+    query = sql.SQL(
+        "SELECT p.galaxy_id FROM {table} p {joins} {where} ORDER BY {order} LIMIT %(limit)s"
+    )
+    return (
+        query.format(
+            table=table,
+            joins=sql.SQL(" ").join(joins),
+            where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
+            order=order,
+        ),
+        params,
+    )
+
+
+def _disagreement(task: Task, joins: list) -> sql.Composable:
+    """Galaxies whose head prediction differs from a propagated or catalog label, the most
+    confidently contradicted first."""
+    if not task.is_classification:
+        raise GaldbError("strategy disagreement needs a classification task")
+    classes = sql.SQL(", ").join(sql.Literal(c) for c in task.classes)
+    joins.append(
+        sql.SQL(
+            "JOIN LATERAL (SELECT count(*) AS n FROM galdb.labels l WHERE l.task_id = %(task)s "
+            "AND l.galaxy_id = p.galaxy_id AND l.source IN ('propagated', 'catalog') "
+            "AND l.class IS DISTINCT FROM (ARRAY[{}])[p.class_index + 1]) dis ON dis.n > 0"
+        ).format(classes)
+    )
+    return sql.SQL("dis.n DESC, p.confidence DESC, galaxy_id")
+
+
+def _model_id(conn, task: Task) -> int:
+    return conn.execute(
+        "SELECT v.model_id FROM galdb.tasks t JOIN galdb.head_versions v "
+        "ON v.version_id = t.current_version WHERE t.task_id = %s",
+        (task.task_id,),
+    ).fetchone()[0]
+
+
+def claim(
+    conn: psycopg.Connection,
+    task: Task,
+    reviewer: str,
+    session: str,
+    *,
+    n: int = 1,
+    strategy: str = "margin",
+    filters: QueueFilters = QueueFilters(),
+    redo: bool = False,
+    similar_to: int | None = None,
+    lease_seconds: float = LEASE_SECONDS,
+) -> list[Item]:
+    """Lease the next ``n`` galaxies of the queue to ``session``; fewer when the queue is
+    running out. Does not commit."""
+    query, params = candidates_sql(conn, task, strategy, filters, redo=redo, similar_to=similar_to)
+    leased: list[int] = []
+    limit = 4 * n + 16
+    for _ in range(4):  # others may hold the first candidates: look further down each time
+        ids = [r[0] for r in conn.execute(query, params | {"reviewer": reviewer, "limit": limit})]
+        fresh = [i for i in ids if i not in leased]
+        leased += [
+            r[0]
+            for r in conn.execute(
+                "SELECT * FROM galdb.lease_review_items(%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    task.task_id,
+                    reviewer,
+                    session,
+                    fresh,
+                    n - len(leased),
+                    lease_seconds,
+                    not redo and strategy != "flagged",
+                ),
+            )
+        ]
+        if len(leased) >= n or len(ids) < limit:
+            break
+        limit *= 4
+    return items(conn, task, leased)
+
+
+def items(conn: psycopg.Connection, task: Task, galaxy_ids: list[int]) -> list[Item]:
+    """The galaxies with the current version's prediction, in the order given."""
+    if not galaxy_ids:
+        return []
+    version, table = current_predictions(conn, task)
+    if task.is_classification:
+        fields = sql.SQL(", ").join(sql.Identifier(f"p_{c}") for c in task.classes)
+        extra = sql.SQL("p.class_index, p.confidence, ") + fields
+    else:
+        extra = sql.SQL("p.value, p.uncertainty")
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT p.galaxy_id, r.name, g.source_id, g.ra, g.dec, {extra} FROM {table} p "
+            "JOIN galdb.galaxies g USING (galaxy_id) JOIN galdb.releases r USING (release_id) "
+            "WHERE p.galaxy_id = ANY(%s)"
+        ).format(extra=extra, table=table),
+        (galaxy_ids,),
+    ).fetchall()
+    by_id = {r[0]: r for r in rows}
+    out = []
+    for gid in galaxy_ids:
+        if gid not in by_id:
+            continue
+        gid, release, source_id, ra, dec, *rest = by_id[gid]
+        if task.is_classification:
+            index, confidence, *probs = rest
+            out.append(
+                Item(
+                    gid,
+                    release,
+                    source_id,
+                    ra,
+                    dec,
+                    version,
+                    task.classes[index],
+                    float(confidence),
+                    None,
+                    {c: float(p) for c, p in zip(task.classes, probs, strict=True)},
+                )
+            )
+        else:
+            value, uncertainty = rest
+            out.append(
+                Item(
+                    gid,
+                    release,
+                    source_id,
+                    ra,
+                    dec,
+                    version,
+                    float(value),
+                    None,
+                    float(uncertainty),
+                    None,
+                )
+            )
+    return out
+
+
+def renew(conn: psycopg.Connection, session: str, lease_seconds: float = LEASE_SECONDS) -> int:
+    """Extend every lease of a session (the app calls it while items are on screen)."""
+    return conn.execute(
+        "UPDATE galdb.review_leases SET expires_at = clock_timestamp() + make_interval(secs => %s) "
+        "WHERE session = %s",
+        (lease_seconds, session),
+    ).rowcount
+
+
+def release(conn: psycopg.Connection, session: str, galaxy_ids: list[int] | None = None) -> int:
+    """End a session's leases (all, or those of ``galaxy_ids``): the galaxies go back to the
+    queue."""
+    if galaxy_ids is None:
+        return conn.execute(
+            "DELETE FROM galdb.review_leases WHERE session = %s", (session,)
+        ).rowcount
+    return conn.execute(
+        "DELETE FROM galdb.review_leases WHERE session = %s AND galaxy_id = ANY(%s)",
+        (session, galaxy_ids),
+    ).rowcount
