@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
+from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.errors import GaldbError
 from galdb.ingest.catalog import column_values, read_chunks
 from galdb.labels.tasks import SOURCES, Task
@@ -161,15 +162,31 @@ def catalog_chunks(
     conn: psycopg.Connection, release_id: int, column: str, chunk_rows: int = 50_000
 ) -> Iterator[Chunk]:
     """Chunks of (source_id, id, label) from a catalog column already ingested into props
-    (keyset pages: each import chunk commits, which would close a server-side cursor)."""
-    after = 0
+    (keyset pages: each import chunk commits, which would close a server-side cursor).
+
+    Raises
+    ------
+    GaldbError
+        If no galaxy of the release has ``column``, naming the columns that exist. A column
+        that exists with empty values is not this case: its rows come out as empty labels.
+    """
+    after, found = 0, False
     while rows := conn.execute(
         "SELECT galaxy_id, source_id, props->>%s FROM galdb.galaxies WHERE release_id = %s "
         "AND galaxy_id > %s AND props ? %s ORDER BY galaxy_id LIMIT %s",
         (column, release_id, after, column, chunk_rows),
     ).fetchall():
-        after = rows[-1][0]
+        after, found = rows[-1][0], True
         yield [(sid, sid, raw) for _, sid, raw in rows]
+    if not found:  # the whole release was read: not one galaxy has the column
+        (release,) = conn.execute(
+            "SELECT name FROM galdb.releases WHERE release_id = %s", (release_id,)
+        ).fetchone()
+        columns = sample_columns(conn, [release_id])
+        raise GaldbError(
+            f"no galaxy of release {release!r} has the catalog column {column!r}; "
+            f"columns in up to {SAMPLE:,} of its galaxies: {describe(columns)}"
+        )
 
 
 @dataclass

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psycopg
 
 from galdb.db.connect import connect
+from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.db.settings import Settings
+from galdb.errors import GaldbError
 from galdb.lvm import registry
 from galdb.search.cone import parse_angle
 from galdb.search.grid import save_grid, tile
@@ -68,7 +71,20 @@ def run_search(
     ef_search: int | None = None,
     grid: Path | None = None,
 ) -> SearchResult:
-    """Resolve ``query`` to a vector, return its ``k`` neighbours (not itself), draw a grid."""
+    """Resolve ``query`` to a vector, return its ``k`` neighbours (not itself), draw a grid.
+
+    Raises
+    ------
+    GaldbError
+        If ``column`` comes without a bound or a bound without ``column``; or if nothing was
+        found and no galaxy of the releases concerned has ``column`` (naming the columns seen
+        in a bounded sample of them, see :mod:`galdb.db.props`).
+    """
+    bounded = column_min is not None or column_max is not None
+    if bounded != (column is not None):
+        raise GaldbError(
+            "--column filters with --min and/or --max: give the column and at least one bound"
+        )
     filters = Filters(
         release=release,
         column=column,
@@ -81,20 +97,49 @@ def run_search(
         record = registry.lookup(conn, model)
         vector, galaxy_id, label = _query_vector(conn, record, query)
         exclude = {galaxy_id} if galaxy_id is not None else set()
-        found = search(
-            conn,
-            record,
-            vector,
-            k=k,
-            filters=filters,
-            exclude=exclude,
-            dedup_arcsec=dedup_arcsec,
-            ef_search=ef_search,
-        )
+        try:
+            found = search(
+                conn,
+                record,
+                vector,
+                k=k,
+                filters=filters,
+                exclude=exclude,
+                dedup_arcsec=dedup_arcsec,
+                ef_search=ef_search,
+            )
+        except psycopg.errors.InvalidTextRepresentation as exc:
+            if column is None:
+                raise
+            # the range filter casts the column to a number in SQL
+            raise GaldbError(
+                f"--min/--max on the catalog column {column!r}: a value is not a number "
+                f"({exc.diag.message_primary})"
+            ) from exc
+        if not found and column is not None:
+            _check_column(conn, column, release)
         result = SearchResult(label, galaxy_id, found)
         if grid:
             _grid(conn, result, query, grid)
     return result
+
+
+def _check_column(conn, column: str, release: str | None) -> None:
+    """Explain an empty filtered answer when the column is unknown in the releases searched."""
+    if release is None:
+        release_ids, where = None, "any release"
+    else:
+        row = conn.execute("SELECT release_id FROM galdb.releases WHERE name = %s", (release,))
+        found = row.fetchone()
+        if found is None:
+            return  # an unknown release matches nothing, whatever the column
+        release_ids, where = [found[0]], f"release {release!r}"
+    columns = sample_columns(conn, release_ids)
+    if column not in columns:
+        raise GaldbError(
+            f"no galaxy of {where} has the catalog column {column!r} (in up to {SAMPLE:,} "
+            f"galaxies per release); columns there: {describe(columns)}"
+        )
 
 
 def _grid(conn, result: SearchResult, query: Query, out: Path) -> None:
