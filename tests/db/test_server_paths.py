@@ -14,7 +14,7 @@ from galdb.db import server
 from galdb.db.connect import database_url
 from galdb.db.settings import Settings
 
-ODD = "Ångström galaxy's \"home\" $HOME `id` \\ #1,%20"
+ODD = 'Ångström galaxy\'s "home" $HOME `id` \\ #1,%20'
 
 
 def _galdb(home: Path, *args: str) -> subprocess.CompletedProcess:
