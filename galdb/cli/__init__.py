@@ -26,7 +26,7 @@ from galdb.cli import (
     sql,
     task,
 )
-from galdb.cli.output import err_console
+from galdb.cli.output import err_console, styled
 from galdb.db.connect import as_connection_error
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(exc: GaldbError) -> int:
     """Print ``exc`` as one line (never wrapped) and return its exit status."""
     message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(styled(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     return exc.exit_code
 
 

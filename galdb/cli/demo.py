@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from galdb.cli.options import Seed
-from galdb.cli.output import RichProgress, console, print_rows
+from galdb.cli.output import RichProgress, console, print_rows, styled
 
 
 def demo_command(
@@ -27,10 +27,11 @@ def demo_command(
             ctx.obj, n=n, seed=seed, pretrain_minutes=pretrain_minutes, progress=progress
         )
     s = result.summary
-    console.print(f"[bold]1. simulated[/] {n} galaxies -> {result.catalog}")
+    console.print(_title("1. simulated"), f"{n} galaxies -> {result.catalog}")
     console.print(
-        f"[bold]2. ingested[/] release {s.release!r}: {s.inserted} inserted, "
-        f"{s.present} already present, {s.quarantined} quarantined"
+        _title("2. ingested"),
+        f"release {s.release!r}: {s.inserted} inserted, "
+        f"{s.present} already present, {s.quarantined} quarantined",
     )
     ra, dec = result.centre
     rows = [
@@ -38,24 +39,27 @@ def demo_command(
         for m in result.matches
     ]
     console.print(
-        f"[bold]3. cone search[/] {result.radius_deg * 60:.0f} arcmin around "
+        _title("3. cone search"),
+        f"{result.radius_deg * 60:.0f} arcmin around "
         f"({ra:.5f}, {dec:.5f}):  galdb cone {ra:.5f} {dec:.5f} "
-        f"{result.radius_deg * 60:.0f}arcmin"
+        f"{result.radius_deg * 60:.0f}arcmin",
     )
     print_rows(("source_id", "sep_arcsec", "ra", "dec", "class"), rows)
-    console.print("[bold]4. SQL[/] (read-only, as galdb_reader):")
+    console.print(styled(("4. SQL", "bold"), " (read-only, as galdb_reader):"))
     console.print(CLASS_QUERY, highlight=False)
     print_rows(result.classes.columns, result.classes.rows)
     e = result.embedded
-    console.print(f"[bold]5. pretrained[/] a backbone on the demo cutouts -> {result.checkpoint}")
-    console.print(f"[bold]6. embedded[/] {e.embedded} galaxies with {e.spec} ({e.embedding_dim}-d)")
+    console.print(_title("5. pretrained"), f"a backbone on the demo cutouts -> {result.checkpoint}")
+    console.print(
+        _title("6. embedded"), f"{e.embedded} galaxies with {e.spec} ({e.embedding_dim}-d)"
+    )
     rows = [
         (i + 1, n.source_id, n.props.get("morph_class"), round(n.similarity, 3))
         for i, n in enumerate(result.similar.neighbours)
     ]
     console.print(
-        f"[bold]7. look-alikes[/] of {result.similar.description} ({result.query_class}); "
-        f"grid: {result.grid}"
+        _title("7. look-alikes"),
+        f"of {result.similar.description} ({result.query_class}); grid: {result.grid}",
     )
     print_rows(("rank", "source_id", "class", "similarity"), rows)
     h = result.head
@@ -63,18 +67,23 @@ def demo_command(
         f"{k} {h.metrics[k]:.2f}" for k in ("cv_auc", "cv_balanced_accuracy") if h.metrics.get(k)
     )
     console.print(
-        f"[bold]8. head[/] for task {TASK!r} trained on {result.n_labels} labels (a few per "
+        _title("8. head"),
+        f"for task {TASK!r} trained on {result.n_labels} labels (a few per "
         f"class): version {h.version_id}, {metrics or 'too few labels to cross-validate'}; "
-        f"predictions for every galaxy in the view {TASK}:"
+        f"predictions for every galaxy in the view {TASK}:",
     )
     console.print(MORPHOLOGY_QUERY, highlight=False)
     print_rows(result.morphology.columns, result.morphology.rows)
     p = result.propagation
     console.print(
-        f"[bold]9. propagated[/] the {p.seeds} labels over the k=10 graph of the embeddings "
-        f"to {p.propagated} galaxies:"
+        _title("9. propagated"),
+        f"the {p.seeds} labels over the k=10 graph of the embeddings to {p.propagated} galaxies:",
     )
     print_rows(result.propagated.columns, result.propagated.rows)
+
+
+def _title(text: str):
+    return styled((text, "bold"))
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from galdb.cli.options import Release
-from galdb.cli.output import RichProgress, console, print_rows
+from galdb.cli.output import RichProgress, console, print_rows, styled
 from galdb.db.connect import connect
 from galdb.errors import IngestFailed
 from galdb.ingest import FORMATS, Columns, IngestSummary, ingest
@@ -80,10 +80,13 @@ def _print_summary(s: IngestSummary) -> None:
     if s.skipped_unchanged:
         console.print(f"{s.source} is unchanged since it was fully ingested: nothing to do")
     console.print(
-        f"run {s.run_id} ({s.format}) into release {s.release!r}: "
-        f"[green]{s.inserted:,} inserted[/], {s.present:,} already present, "
-        f"[yellow]{s.quarantined:,} quarantined[/] in {s.seconds:.1f} s "
-        f"({s.rows_per_second:,.0f} rows/s)"
+        styled(
+            f"run {s.run_id} ({s.format}) into release {s.release!r}: ",
+            (f"{s.inserted:,} inserted", "green"),
+            f", {s.present:,} already present, ",
+            (f"{s.quarantined:,} quarantined", "yellow"),
+            f" in {s.seconds:.1f} s ({s.rows_per_second:,.0f} rows/s)",
+        )
     )
 
 

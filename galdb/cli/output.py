@@ -16,9 +16,20 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+# No console markup: printed text holds user data (release names, ids, paths, messages)
+# whose brackets must show as typed; styles are given with ``styled``.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text from plain strings and ``(text, style)`` pairs, e.g.
+    ``styled(("error:", "bold red"), " ", message)``; no markup is parsed."""
+    return Text.assemble(*parts)
+
+
 MAX_CELL_CHARS = 2000
 """A printed cell shows at most this many characters (a terminal is no place for more)."""
 
@@ -50,10 +61,10 @@ class RichProgress:
     def __init__(self) -> None:
         self._bar = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("[cyan]{task.fields[rate]}"),
+            TextColumn("{task.fields[rate]}", style="cyan", markup=False),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=err_console,
