@@ -7,6 +7,7 @@ import pytest
 from astropy.table import Table
 
 from galdb.cli import main
+from galdb.db.connect import connect_reader
 from galdb.db.readonly import ResultTooLarge, run_readonly, stream_readonly
 from galdb.errors import GaldbError
 
@@ -82,10 +83,14 @@ def test_copy_to_stdout_is_one_line(settings, capsys):
     assert "COPY" in capsys.readouterr().err
 
 
-def test_terminating_its_own_session_is_one_line(settings, capsys):
-    query = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user"
-    assert main(["sql", query]) == 1
-    assert "ended the session" in capsys.readouterr().err
+def test_reader_sessions_cannot_signal_each_other(settings, capsys):
+    with connect_reader(settings) as other:
+        other.execute("SELECT 1")
+        for fn in ("pg_terminate_backend", "pg_cancel_backend"):
+            query = f"SELECT {fn}(pid) FROM pg_stat_activity WHERE usename = current_user"
+            assert main(["sql", query]) == 4
+            assert "refused" in capsys.readouterr().err
+        assert other.execute("SELECT 2").fetchone() == (2,)  # still alive
 
 
 def test_out_exists_needs_force(settings, tmp_path, capsys):

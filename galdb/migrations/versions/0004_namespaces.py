@@ -128,10 +128,35 @@ DROP SCHEMA galdb_predictions CASCADE;
 """
 
 
+# Any role may signal the backends of its own role, so one `galdb sql` user (galdb_reader)
+# could cancel or terminate another's session. Signalling backends is the owner's job:
+# revoke it from PUBLIC in this database (only a superuser may; elsewhere say so).
+SIGNALS = """
+DO $$ BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        REVOKE EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint),
+            pg_catalog.pg_cancel_backend(integer) FROM PUBLIC;
+    ELSE
+        RAISE NOTICE 'not a superuser: galdb_reader sessions may still signal each other';
+    END IF;
+END $$;
+"""
+SIGNALS_BACK = """
+DO $$ BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        GRANT EXECUTE ON FUNCTION pg_catalog.pg_terminate_backend(integer, bigint),
+            pg_catalog.pg_cancel_backend(integer) TO PUBLIC;
+    END IF;
+END $$;
+"""
+
+
 def upgrade() -> None:
     run_sql(SCHEMAS)
     run_sql(MOVE)
+    run_sql(SIGNALS)
 
 
 def downgrade() -> None:
+    run_sql(SIGNALS_BACK)
     run_sql(RESTORE)
