@@ -144,7 +144,8 @@ def write_bad_cutouts(root: Path) -> dict[str, str | None]:
 def write_bad_catalog(root: Path) -> tuple[Path, dict[int, str | None]]:
     """A CSV catalog + images; return its path and {row number: expected code or None}.
 
-    The file is UTF-8 except for one row whose bytes are not (``encoding_error``).
+    The file is UTF-8 except for one row whose bytes are not (``encoding_error``); two rows
+    have more or fewer fields than the header (``bad_row``).
     """
     images = root / "images"
     images.mkdir(parents=True, exist_ok=True)
@@ -161,12 +162,17 @@ def write_bad_catalog(root: Path) -> tuple[Path, dict[int, str | None]]:
         ("f", "abc", "1", "images/a.png", "no_coordinates"),
         ("x" * 10_000, "14.0", "23.0", "images/a.png", "id_too_long"),
         (None, "15.0", "24.0", "images/a.png", "encoding_error"),
+        (b"i,16.0,25.0,images/a.png,note i,one field too many\r\n", "", "", "", "bad_row"),
+        (b"j,17.0\r\n", "", "", "", "bad_row"),
         ("g", "359.999", "-89.5", "images/d.png", None),
     ]
     lines = []
     for row in [("source_id", "ra", "dec", "image_file", "note", None), *rows]:
         if row[0] is None:  # Latin-1 bytes in a UTF-8 file
             lines.append("h\xe9,15.0,24.0,images/a.png,note h\xe9\r\n".encode("latin-1"))
+            continue
+        if isinstance(row[0], bytes):  # a line written as it is
+            lines.append(row[0])
             continue
         text = io.StringIO()
         note = "note" if row[0] == "source_id" else f"note {row[0]}"

@@ -114,8 +114,8 @@ def read_chunks(path: Path) -> Iterator[Table]:
     quarantines such rows instead.
     """
     for chunk in read_catalog(path):
-        if chunk.undecodable:
-            row, reason = chunk.undecodable[0]
+        if chunk.undecodable or chunk.malformed:
+            row, reason = (chunk.undecodable or chunk.malformed)[0]
             raise GaldbError(f"{path}: row {row}: {reason}")
         if chunk.table is not None:
             yield chunk.table
@@ -186,12 +186,15 @@ def catalog_candidates(
 
     Work is done a chunk at a time, column by column (the JSON of the extra columns is built
     per column, not per row), so catalogs of millions of rows load at COPY speed. A row whose
-    bytes do not decode in ``encoding`` is one ``encoding_error`` rejection.
+    bytes do not decode in ``encoding`` is one ``encoding_error`` rejection, a row with more or
+    fewer fields than the header one ``bad_row`` rejection.
     """
     resolved: Columns | None = None
     for chunk in read_catalog(path, encoding):
         for row, reason in chunk.undecodable:
             yield Rejected(str(path), f"row {row}", Code.ENCODING_ERROR, reason)
+        for row, reason in chunk.malformed:
+            yield Rejected(str(path), f"row {row}", Code.BAD_ROW, reason)
         if chunk.table is None:
             continue
         resolved = resolved or columns.resolve(list(chunk.table.colnames), path)

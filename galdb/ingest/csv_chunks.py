@@ -5,9 +5,10 @@ The header line is read with a bounded read and checked against
 before any row is parsed, so a file that is not a sensible catalog fails in milliseconds.
 Rows are then read in blocks of about :data:`CSV_CHUNK_BYTES`, cut at line ends, decoded
 with the catalog's encoding (``utf-8`` unless the user says otherwise; a UTF-8 byte-order mark
-is dropped) and parsed by astropy's fast reader. A block that does not decode is decoded line
-by line: the rows that fail are reported with their row number and the others parsed, so one
-stray Latin-1 byte costs one row, not the catalog.
+is dropped) and parsed by astropy's fast reader. A block that does not decode, or that astropy
+cannot parse (a row with more or fewer fields than the header), is read line by line: the rows
+that fail are reported with their row number and the others parsed, so one stray Latin-1 byte
+or one broken row costs one row, not the catalog.
 
 Rows are numbered from 1 after the header, blank lines not counted (as astropy skips them).
 Quoted fields spanning lines are not supported (a row is a line).
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astropy.io import ascii
+from astropy.io.ascii.core import InconsistentTableError
 from astropy.table import Table
 
 from galdb.errors import GaldbError
@@ -37,6 +39,7 @@ class Chunk:
     table: Table | None
     rows: Sequence[int]  # 1-based row number of each row of ``table``
     undecodable: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
+    malformed: list[tuple[int, str]] = field(default_factory=list)  # wrong number of fields
 
 
 def check_encoding(encoding: str) -> str:
@@ -72,7 +75,7 @@ def csv_chunks(
                 data, carry = data[:cut], data[cut:]
             if data.strip():
                 chunk = _parse(header, data, numbered, encoding)
-                numbered += len(chunk.rows) + len(chunk.undecodable)
+                numbered += len(chunk.rows) + len(chunk.undecodable) + len(chunk.malformed)
                 yielded = True
                 yield chunk
             if not block:
@@ -110,22 +113,21 @@ def read_header(fh, path: Path, encoding: str) -> str:
 
 def _parse(header: str, data: bytes, numbered: int, encoding: str) -> Chunk:
     try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError:
+        table = _table(header, data.decode(encoding))
+    except (UnicodeDecodeError, InconsistentTableError):
         return _parse_lines(header, data, numbered, encoding)
-    table = _table(header, text)
     return Chunk(table, range(numbered + 1, numbered + len(table) + 1))
 
 
 def _parse_lines(header: str, data: bytes, numbered: int, encoding: str) -> Chunk:
-    good, rows, undecodable = [], [], []
+    good, rows, undecodable, malformed = [], [], [], []
+    n_fields = len(next(csv.reader([header])))
     for line in data.split(b"\n"):
         if not line.strip():
             continue
         numbered += 1
         try:
-            good.append(line.decode(encoding))
-            rows.append(numbered)
+            text = line.decode(encoding)
         except UnicodeDecodeError as exc:
             undecodable.append(
                 (
@@ -134,10 +136,17 @@ def _parse_lines(header: str, data: bytes, numbered: int, encoding: str) -> Chun
                     f"({exc.reason}); give the file's encoding with --encoding",
                 )
             )
+            continue
+        found = len(next(csv.reader([text.rstrip("\r")]), []))
+        if found != n_fields:
+            malformed.append((numbered, f"{found} fields where the header has {n_fields}"))
+            continue
+        good.append(text)
+        rows.append(numbered)
     table = _table(header, "\n".join(good)) if good else None
     if table is not None and len(table) != len(rows):  # a quoted field spanning lines
         rows = list(range(rows[0], rows[0] + len(table)))
-    return Chunk(table, rows, undecodable)
+    return Chunk(table, rows, undecodable, malformed)
 
 
 def _table(header: str, text: str) -> Table:

@@ -35,6 +35,7 @@ class Code(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"  # more pixels per band than limits.MAX_PIXELS
     UNREADABLE_PATH = "unreadable_path"  # the OS refused a file or directory (ELOOP, EACCES…)
     ENCODING_ERROR = "encoding_error"  # a catalog row or file name not in the encoding
+    BAD_ROW = "bad_row"  # a catalog row with more or fewer fields than the header
     ID_TOO_LONG = "id_too_long"  # a source id longer than limits.MAX_ID_LENGTH
     READ_FAILED = "read_failed"  # any other error while reading one file or row
 
