@@ -19,6 +19,7 @@ import psycopg
 from astropy import units as u
 
 from galdb.errors import GaldbError
+from galdb.ingest.runs import release_id_of
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def cone_search(
         raise GaldbError(f"dec={dec} is outside -90..90 degrees")
     if not 0.0 < radius_deg <= 180.0:
         raise GaldbError(f"radius {radius_deg} deg must be > 0 and <= 180 deg")
+    if release is not None:
+        release_id_of(conn, release)  # an unknown release is an error, not 0 rows
     query = cone_search_sql(release is not None)
     if limit is not None:
         query += f" LIMIT {int(limit)}"

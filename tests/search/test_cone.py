@@ -133,3 +133,8 @@ def test_stored_zone_matches_zone_of(conn, sky):
         "SELECT count(*) FROM galdb.galaxies WHERE dec IS NOT NULL AND zone <> galdb.zone_of(dec)"
     ).fetchone()[0]
     assert mismatches == 0
+
+
+def test_unknown_release_is_an_error_not_zero_rows(conn):
+    with pytest.raises(GaldbError, match="no release 'no-such-release'; known:"):
+        cone_search(conn, 10.0, -5.0, 0.1, release="no-such-release")
