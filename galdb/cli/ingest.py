@@ -86,7 +86,8 @@ def _print_summary(s: IngestSummary) -> None:
             f", {s.present:,} already present, ",
             (f"{s.quarantined:,} quarantined", "yellow"),
             f" in {s.seconds:.1f} s ({s.rows_per_second:,.0f} rows/s)",
-        )
+        ),
+        soft_wrap=True,  # one line, so it can be grepped
     )
 
 

@@ -3,7 +3,8 @@ value give a clear error or a correct result, never a traceback, and change the 
 as the command should (none of these commands creates a table, view, function or schema).
 
 Arguments arrive from a shell, so they never hold NUL; anything else goes: quotes, ``;``,
-SQL, markup brackets, option-like dashes, very long and non-ASCII strings.
+SQL, markup brackets, option-like dashes, very long and non-ASCII strings. Positional
+arguments follow ``--``, as a script passing arbitrary values would write them.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def run(conn, capsys, argv: list[str]) -> int:
 @FUZZ
 @given(name=TEXT, classes=st.lists(TEXT, min_size=1, max_size=3))
 def test_task_create(conn, capsys, name, classes):
-    code = run(conn, capsys, ["task", "create", name, "--classes", ",".join(classes)])
+    code = run(conn, capsys, ["task", "create", "--classes", ",".join(classes), "--", name])
     if code == 0:  # the task is there, under exactly that name
         row = conn.execute("SELECT name FROM galdb.tasks WHERE name = %s", (name,)).fetchone()
         conn.rollback()
@@ -136,7 +137,7 @@ def test_label_import_column(conn, capsys, world, task, release, column):
 @FUZZ
 @given(ra=TEXT, dec=TEXT, radius=TEXT, release=TEXT)
 def test_cone(conn, capsys, ra, dec, radius, release):
-    run(conn, capsys, ["cone", ra, dec, radius])
+    run(conn, capsys, ["cone", "--", ra, dec, radius])
     run(conn, capsys, ["cone", "10", "-5", "2arcmin", "--release", release])
 
 
