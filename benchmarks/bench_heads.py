@@ -107,6 +107,7 @@ def run_task(conn, task, record) -> dict:
     with RssSampler() as rss:
         t = time.perf_counter()
         version = train_head(conn, task, record)
+        conn.commit()
         train = time.perf_counter() - t
         log(f"{task.name}: trained version {version.version_id} in {train:.1f} s")
         t = time.perf_counter()
@@ -131,7 +132,7 @@ def check(conn, result: dict, ids: np.ndarray, cluster: np.ndarray, value: np.nd
     result["view_rows"] = conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
     table = table_names(version.version_id).qualified
     at = None
-    if task.is_classification:
+    if task.kind_spec.discrete:  # class indices: accuracy; values: the residuals below
         rows = read_fixed(
             conn,
             f"SELECT galaxy_id, class_index FROM {table}",

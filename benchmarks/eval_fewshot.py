@@ -96,6 +96,7 @@ def ensure_task(conn, name: str, kind: str, release: str, column: str, **kwargs)
 
 def head_metrics(conn, task, record) -> dict:
     version = train_head(conn, task, record)
+    conn.commit()
     materialize(conn, task, version.version_id)
     return version.metrics
 

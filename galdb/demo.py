@@ -136,6 +136,7 @@ def run_demo(
         n_labels = _few_labels(conn, task)
         record = registry.lookup(conn, loaded.spec)
         head = train_head(conn, task, record)
+        conn.commit()
         materialize(conn, task, head.version_id)
         propagation = propagate(conn, database_url(settings), task, record, k=10)
     return DemoResult(

@@ -48,9 +48,10 @@ def train_command(
             t,
             lookup(conn, model),
             sources=tuple(sources.split(",")),
-            hyperparameters={"C": c} if c is not None and t.is_classification else None,
+            hyperparameters={"C": c} if c is not None and "C" in t.kind_spec.tunable else None,
             seed=seed,
         )
+        conn.commit()
         console.print(
             f"{task} head version {version.version_id} ({version.algorithm}, model "
             f"{version.model_id}, {version.n_labels:,} labels)"
@@ -102,11 +103,7 @@ def list_command(ctx: typer.Context, task: Task) -> None:
     with connect(ctx.obj) as conn:
         t = get_task(conn, task)
         versions = list_versions(conn, t)
-    keys = (
-        ("cv_auc", "cv_balanced_accuracy", "cv_ece")
-        if t.is_classification
-        else ("cv_r2", "cv_rmse", "cv_within_1sigma")
-    )
+    keys = t.kind_spec.summary_metrics
     print_rows(
         ["version", "model", "labels", *keys, "status", "predictions", "current"],
         [

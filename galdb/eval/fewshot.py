@@ -33,22 +33,16 @@ from sklearn.model_selection import train_test_split
 
 from galdb.errors import GaldbError
 from galdb.eval import curves
-from galdb.eval.baseline import (
-    BaselineConfig,
-    predict_proba,
-    predict_values,
-    train_from_scratch,
-    train_regressor_from_scratch,
-)
-from galdb.heads import new_head
-from galdb.heads.classify import auc, unit_rows
+from galdb.eval.baseline import BaselineConfig
+from galdb.heads.classify import unit_rows
+from galdb.heads.kinds import TaskKind
 from galdb.heads.versions import labelled_vectors
 from galdb.labels.tasks import Task
-from galdb.lvm.pixels import read_pixels
+from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.registry import ModelRecord
-from galdb.propagate.spreading import knn_adjacency, label_spreading, value_spreading
-from galdb.review.strategies import STRATEGIES, queue_order
+from galdb.propagate.spreading import knn_adjacency
+from galdb.review.strategies import STRATEGIES
 
 METHODS = ("head", "propagation", "head+reviewer", "resnet18_scratch")
 
@@ -75,27 +69,27 @@ class FewshotData:
     targets: np.ndarray
     galaxy_ids: np.ndarray
     test: np.ndarray  # bool mask
-    classification: bool
-    n_classes: int
+    task: Task
+
+    @property
+    def kind(self) -> TaskKind:
+        return self.task.kind_spec
 
 
 def load_data(
     conn: psycopg.Connection, task: Task, record: ModelRecord, config: FewshotConfig
 ) -> FewshotData:
     labels, vectors, _ = labelled_vectors(conn, task, record, ("human", "catalog"))
-    n_classes = len(task.classes) if task.is_classification else 0
     if len(labels.targets) < 20:
         raise GaldbError(f"{task.name} has {len(labels.targets)} usable labels; need 20 or more")
     index = np.arange(len(labels.targets))
-    stratify = labels.targets if task.is_classification else None
+    stratify = labels.targets if task.kind_spec.discrete else None
     _, test_index = train_test_split(
         index, test_size=config.test_fraction, random_state=config.seed, stratify=stratify
     )
     test = np.zeros(len(index), bool)
     test[test_index] = True
-    return FewshotData(
-        vectors, labels.targets, labels.galaxy_ids, test, task.is_classification, n_classes
-    )
+    return FewshotData(vectors, labels.targets, labels.galaxy_ids, test, task)
 
 
 def load_images(
@@ -103,29 +97,31 @@ def load_images(
 ) -> torch.Tensor:
     """The galaxies' cutouts as the LVM sees them (same preprocessing), for the baseline."""
     rows = conn.execute(
-        "SELECT galaxy_id, pixel_uri, pixel_member, pixel_index, bands FROM galdb.galaxies "
+        f"SELECT galaxy_id, {pixel_columns()} FROM galdb.galaxies "
         "WHERE galaxy_id = ANY(%s) ORDER BY galaxy_id",
         (galaxy_ids.tolist(),),
     ).fetchall()
-    if [r[0] for r in rows] != galaxy_ids.tolist() or any(r[1] is None for r in rows):
+    refs = [PixelRef.from_row(r[1:]) for r in rows]
+    if [r[0] for r in rows] != galaxy_ids.tolist() or None in refs:
         raise GaldbError("the baseline needs the pixels of every labelled galaxy")
     if progress is not None:
         progress.start(len(rows), "reading cutouts for the baseline")
     tensors = []
-    for _, uri, member, index, bands in rows:
-        tensors.append(to_tensor(read_pixels(uri, member, index), (bands or "").split(","), prep))
+    for ref in refs:
+        tensors.append(to_tensor(read_pixels(ref), ref.bands, prep))
         if progress is not None:
             progress.advance()
     return torch.stack(tensors)
 
 
-def draw(targets: np.ndarray, pool: np.ndarray, n: int, rng, classification: bool) -> np.ndarray:
-    """``n`` indices from ``pool``: one per class first (when n allows), the rest in random
-    order. With ``n`` >= the pool, all of it, in that order too: the reviewer simulation takes
-    its random half from the front, which must not be the pool's (class-sorted) head."""
+def draw(targets: np.ndarray, pool: np.ndarray, n: int, rng, discrete: bool) -> np.ndarray:
+    """``n`` indices from ``pool``: one per class first (when the targets are ``discrete``
+    and n allows), the rest in random order. With ``n`` >= the pool, all of it, in that order
+    too: the reviewer simulation takes its random half from the front, which must not be the
+    pool's (class-sorted) head."""
     n = min(n, len(pool))
     first = []
-    if classification:
+    if discrete:
         classes = np.unique(targets[pool])
         if n >= len(classes):
             first = [rng.choice(pool[targets[pool] == c]) for c in classes]
@@ -134,38 +130,26 @@ def draw(targets: np.ndarray, pool: np.ndarray, n: int, rng, classification: boo
 
 
 def score(data: FewshotData, predicted: np.ndarray) -> float:
-    """AUC (classification: ``predicted`` holds probabilities) or R² on the test rows."""
-    y = data.targets[data.test]
-    if data.classification:
-        return auc(predicted, y)
-    residual = np.sum((y - predicted) ** 2)
-    return float(1 - residual / np.sum((y - y.mean()) ** 2))
+    """The task kind's metric (AUC, R²) of a prediction of the test rows."""
+    return data.kind.score(data.targets[data.test], predicted)
 
 
 def head_scores(data: FewshotData, train: np.ndarray, rows: np.ndarray, seed: int):
-    """Fit a head on ``train`` and predict ``rows``: probabilities, or (value, sigma)."""
-    head = new_head(_task_like(data))
+    """Fit a head on ``train`` and predict ``rows`` (in the form the kind scores)."""
+    head = data.kind.new_head()
     head.fit(data.vectors[train], data.targets[train], seed=seed)
-    if data.classification:
-        return head.predict_proba(data.vectors[rows])
-    return head.predict(data.vectors[rows])
-
-
-def _task_like(data: FewshotData) -> Task:
-    classes = tuple(str(i) for i in range(data.n_classes)) if data.classification else None
-    kind = "classification" if data.classification else "regression"
-    return Task(0, "fewshot", kind, classes, None, (), None)
+    return data.kind.predict(head, data.vectors[rows])
 
 
 def run_head(data: FewshotData, train: np.ndarray, seed: int) -> float:
-    predicted = head_scores(data, train, np.flatnonzero(data.test), seed)
-    return score(data, predicted if data.classification else predicted[0])
+    return score(data, head_scores(data, train, np.flatnonzero(data.test), seed))
 
 
 def run_reviewer(data: FewshotData, train: np.ndarray, config: FewshotConfig, rng) -> float:
     """Half the budget at random, the rest from the review queue in rounds (oracle answers)."""
     budget = len(train)
-    labelled = list(train[: max(min(budget, data.n_classes or 2), budget // 2)])
+    first = len(data.task.classes or ()) or 2  # one per class drawn first, or two values
+    labelled = list(train[: max(min(budget, first), budget // 2)])
     pool = np.flatnonzero(~data.test)
     rounds = max(1, config.reviewer_rounds)
     while len(labelled) < budget:
@@ -173,13 +157,9 @@ def run_reviewer(data: FewshotData, train: np.ndarray, config: FewshotConfig, rn
         rounds = max(1, rounds - 1)
         predicted = head_scores(data, np.array(labelled), pool, int(rng.integers(1 << 31)))
         exclude = np.isin(pool, labelled)
-        if data.classification:
-            counts = np.bincount(data.targets[labelled], minlength=data.n_classes)
-            order = queue_order(
-                config.strategy, predicted, label_counts=counts, rng=rng, exclude=exclude
-            )
-        else:  # regression: the most uncertain galaxies first
-            order = [i for i in np.argsort(-predicted[1], kind="stable") if not exclude[i]]
+        order = data.kind.review_order(
+            config.strategy, predicted, data.targets[labelled], rng, exclude
+        )
         labelled += [int(pool[i]) for i in order[:ask]]
     return run_head(data, np.array(labelled), int(rng.integers(1 << 31)))
 
@@ -199,16 +179,8 @@ def exact_graph(vectors: np.ndarray, k: int):
 def run_propagation(data: FewshotData, adjacency, train: np.ndarray, alpha: float) -> float:
     fixed = np.zeros(len(data.targets), bool)
     fixed[train] = True
-    if data.classification:
-        seeds = np.full(len(data.targets), -1, np.int64)
-        seeds[train] = data.targets[train]
-        spread = label_spreading(adjacency, seeds, data.n_classes, fixed=fixed, alpha=alpha)
-        return score(data, spread.scores[data.test].astype(np.float64))
-    values = np.full(len(data.targets), np.nan)
-    values[train] = data.targets[train]
-    estimate, _ = value_spreading(adjacency, values, fixed=fixed, alpha=alpha)
-    test = estimate[data.test]
-    return score(data, np.where(np.isfinite(test), test, np.nanmean(values)))
+    spread = data.kind.spread(adjacency, train, data.targets[train], fixed, alpha)
+    return score(data, spread.prediction[data.test])
 
 
 def run_baseline(
@@ -216,11 +188,7 @@ def run_baseline(
 ) -> float:
     test_images = images[torch.from_numpy(np.flatnonzero(data.test))]
     train_images = images[torch.from_numpy(train)]
-    if data.classification:
-        model = train_from_scratch(train_images, data.targets[train], data.n_classes, config)
-        return score(data, predict_proba(model, test_images))
-    model = train_regressor_from_scratch(train_images, data.targets[train], config)
-    return score(data, predict_values(model, test_images))
+    return score(data, data.kind.baseline(train_images, data.targets[train], test_images, config))
 
 
 def run_fewshot(
@@ -244,7 +212,7 @@ def run_fewshot(
     counts = sorted({n for n in config.label_counts if n < len(pool)})
     if config.include_all or not counts:
         counts.append(len(pool))
-    metric = "auc" if data.classification else "r2"
+    metric = data.kind.metric
     log(
         f"{task.name}: {len(data.targets)} labelled galaxies with embeddings; "
         f"{int(data.test.sum())} held out for testing; label counts {counts}"
@@ -260,7 +228,7 @@ def run_fewshot(
     for repeat in range(config.repeats):
         for n in counts:
             rng = np.random.default_rng([config.seed, repeat, n])
-            train = draw(data.targets, pool, n, rng, data.classification)
+            train = draw(data.targets, pool, n, rng, data.kind.discrete)
             results = {}
             if "head" in config.methods:
                 results["head"] = run_head(data, train, repeat)

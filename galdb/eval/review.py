@@ -33,6 +33,7 @@ from galdb.db.connect import connect, connect_reviewer
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 from galdb.eval.fewshot import FewshotConfig, draw, head_scores, load_data, score
+from galdb.heads.kinds.classification import probability_column
 from galdb.jobs.queue import enqueue
 from galdb.jobs.worker import run_worker
 from galdb.labels.store import import_labels
@@ -115,7 +116,7 @@ def _retrain(settings: Settings, conn, task: Task, model_id: int) -> Task:
 
 def _test_probabilities(conn, task: Task, galaxy_ids: np.ndarray) -> np.ndarray:
     _, table = current_predictions(conn, task)
-    columns = sql.SQL(", ").join(sql.Identifier(f"p_{c}") for c in task.classes)
+    columns = sql.SQL(", ").join(sql.Identifier(probability_column(c)) for c in task.classes)
     rows = conn.execute(
         sql.SQL("SELECT galaxy_id, {} FROM {} WHERE galaxy_id = ANY(%s)").format(columns, table),
         (galaxy_ids.tolist(),),
@@ -144,8 +145,11 @@ def run_review_eval(
     rng = np.random.default_rng(config.seed)
     with connect(settings) as conn:
         source = get_task(conn, task_name)
-        if not source.is_classification:
-            raise GaldbError("galdb eval review scores classification tasks (AUC)")
+        if source.kind_spec.metric != "auc":
+            raise GaldbError(
+                f"galdb eval review scores AUC: {source.name} is a {source.kind} task "
+                f"(its metric is {source.kind_spec.metric})"
+            )
         record = lookup(conn, model)
         data = load_data(
             conn,
@@ -160,11 +164,12 @@ def run_review_eval(
                     f"--rare-class {config.rare_class!r} is not a class of "
                     f"{source.name} ({', '.join(source.classes)})"
                 )
-            rare = source.class_index(config.rare_class)
+            rare = source.classes.index(config.rare_class)
         pool = np.flatnonzero(~data.test)
         test_ids = data.galaxy_ids[data.test]
-        truth = {int(data.galaxy_ids[i]): source.classes[data.targets[i]] for i in pool}
-        start = draw(data.targets, pool, config.start, rng, True)
+        labels = source.kind_spec.labels(data.targets[pool])
+        truth = dict(zip(data.galaxy_ids[pool].tolist(), labels, strict=True))
+        start = draw(data.targets, pool, config.start, rng, source.kind_spec.discrete)
         task = _eval_task(conn, source, config.seed)
         _import_start(conn, task, data, start)
         log(
@@ -243,7 +248,8 @@ def _import_start(conn, task: Task, data, start: np.ndarray) -> None:
         (data.galaxy_ids[start].tolist(),),
     ):
         by_release.setdefault(row[1], []).append(row)
-    target = {int(data.galaxy_ids[i]): task.classes[data.targets[i]] for i in start}
+    labels = task.kind_spec.labels(data.targets[start])
+    target = dict(zip(data.galaxy_ids[start].tolist(), labels, strict=True))
     for release_id, rows in by_release.items():
         chunk = [(i, sid, target[gid]) for i, (gid, _, sid) in enumerate(rows)]
         import_labels(
@@ -264,7 +270,7 @@ def _score_round(
     y = data.targets[data.test]
     random_auc, random_rare = [], []
     for _ in range(config.random_draws):
-        train = draw(data.targets, pool, n_labels, rng, True)
+        train = draw(data.targets, pool, n_labels, rng, data.kind.discrete)
         p = head_scores(data, train, np.flatnonzero(data.test), int(rng.integers(1 << 31)))
         random_auc.append(score(data, p))
         if rare is not None:

@@ -33,7 +33,7 @@ from psycopg import sql
 from galdb.db.binary_copy import copy_columns
 from galdb.errors import GaldbError
 from galdb.heads.versions import load_version_head
-from galdb.labels.tasks import MAX_IDENTIFIER_BYTES, VIEW_SCHEMA, Task, probability_column
+from galdb.labels.tasks import MAX_IDENTIFIER_BYTES, VIEW_SCHEMA, Task
 from galdb.lvm.registry import lookup
 from galdb.lvm.vectors import count_embeddings, iter_embeddings
 
@@ -65,18 +65,9 @@ def table_names(version_id: int) -> TableNames:
 
 
 def prediction_columns(task: Task) -> list[tuple[str, str]]:
-    """(column, type) of a version's predictions table, galaxy_id first."""
-    if task.is_classification:
-        probabilities = [(probability_column(c), "float4") for c in task.classes]
-        return [
-            ("galaxy_id", "int8"),
-            ("class_index", "int2"),
-            *probabilities,
-            ("confidence", "float4"),
-            ("margin", "float4"),
-            ("entropy", "float4"),
-        ]
-    return [("galaxy_id", "int8"), ("value", "float8"), ("uncertainty", "float8")]
+    """(column, type) of a version's predictions table, galaxy_id first (the rest is the
+    task kind's)."""
+    return [("galaxy_id", "int8"), *task.kind_spec.prediction_columns()]
 
 
 def create_table_sql(task: Task, table: str) -> sql.Composed:
@@ -88,16 +79,9 @@ def create_table_sql(task: Task, table: str) -> sql.Composed:
 
 
 def view_sql(task: Task, version_id: int, table: str) -> sql.Composed:
-    """The task's view over one version's table (what `SELECT … FROM <task>` reads)."""
-    if task.is_classification:
-        label = sql.SQL("(ARRAY[{}])[p.class_index + 1] AS label").format(
-            sql.SQL(", ").join(sql.Literal(c) for c in task.classes)
-        )
-        fields = [label] + [
-            sql.SQL("p.{}").format(sql.Identifier(name)) for name, _ in prediction_columns(task)[2:]
-        ]
-    else:
-        fields = [sql.SQL("p.value"), sql.SQL("p.uncertainty")]
+    """The task's view over one version's table (what `SELECT … FROM <task>` reads); the
+    prediction fields are the task kind's."""
+    fields = task.kind_spec.view_fields()
     return sql.SQL(
         "CREATE OR REPLACE VIEW {view} AS SELECT p.galaxy_id, r.name AS release, "
         "g.source_id, g.ra, g.dec, {fields}, {version}::integer AS head_version, g.props "

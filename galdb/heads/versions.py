@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from galdb.errors import GaldbError
 from galdb.heads import load_head, new_head
@@ -70,7 +71,11 @@ def train_head(
     hyperparameters: dict | None = None,
     seed: int = 0,
 ) -> HeadVersion:
-    """Fit a head on the effective labels of ``sources`` and store it as a new version."""
+    """Fit a head on the effective labels of ``sources`` and store it as a new version.
+
+    Does not commit: the caller commits the version (with whatever goes with it, e.g. the
+    retrain job's progress) or rolls it back.
+    """
     labels, vectors, without = labelled_vectors(conn, task, record, sources)
     head = new_head(task, **(hyperparameters or {}))
     started = time.perf_counter()
@@ -88,40 +93,31 @@ def train_head(
             json.dumps(head.hyperparameters | {"seed": seed}),
             list(sources),
             len(labels.targets),
-            json.dumps(_label_counts(task, labels)),
+            json.dumps(task.kind_spec.label_counts(labels.targets)),
             json.dumps(_finite(metrics)),
             head.to_bytes(),
             seconds,
         ),
     ).fetchone()[0]
     _snapshot(conn, task, version_id, labels)
-    conn.commit()
     return get_version(conn, task, version_id)
 
 
 def _snapshot(conn, task: Task, version_id: int, labels: LabelSet) -> None:
-    with conn.cursor().copy(
-        "COPY galdb.head_labels (version_id, galaxy_id, label_id, source, class, value) FROM STDIN"
-    ) as cp:
-        for galaxy_id, label_id, source, target in zip(
+    """The exact labels of the version, in the label column of the task's kind."""
+    kind = task.kind_spec
+    copy = sql.SQL(
+        "COPY galdb.head_labels (version_id, galaxy_id, label_id, source, {}) FROM STDIN"
+    ).format(sql.Identifier(kind.label_column))
+    with conn.cursor().copy(copy) as cp:
+        for row in zip(
             labels.galaxy_ids.tolist(),
             labels.label_ids.tolist(),
             labels.sources,
-            labels.targets.tolist(),
+            kind.labels(labels.targets),
             strict=True,
         ):
-            if task.is_classification:
-                cp.write_row((version_id, galaxy_id, label_id, source, task.classes[target], None))
-            else:
-                cp.write_row((version_id, galaxy_id, label_id, source, None, target))
-
-
-def _label_counts(task: Task, labels: LabelSet) -> dict:
-    if task.is_classification:
-        counts = np.bincount(labels.targets, minlength=len(task.classes))
-        return {c: int(n) for c, n in zip(task.classes, counts, strict=True)}
-    t = labels.targets
-    return {"min": float(t.min()), "max": float(t.max()), "mean": float(t.mean())}
+            cp.write_row((version_id, *row))
 
 
 def _finite(metrics: dict) -> dict:

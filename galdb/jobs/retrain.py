@@ -27,7 +27,7 @@ def run(conn: psycopg.Connection, job: Job) -> dict:
         version = train_head(conn, task, lookup(conn, str(model_id)))
         version_id = version.version_id
         save_progress(conn, job.job_id, {"version_id": version_id})
-        conn.commit()
+        conn.commit()  # the version and the job's note of it: one transaction
     if get_version(conn, task, version_id).status != "ready":
         materialize(conn, task, version_id)
     version = get_version(conn, task, version_id)

@@ -9,12 +9,12 @@ the good rows of the same chunk are kept.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.errors import GaldbError
@@ -59,8 +59,12 @@ def import_labels(
     mapping: dict[str, str] | None = None,
     progress=None,
 ) -> ImportSummary:
-    """Validate and upsert labels; one transaction per chunk (an interrupted import keeps
-    the chunks it finished, and re-running it replaces rather than duplicates)."""
+    """Validate and upsert labels.
+
+    Commits once per chunk (a bulk load): an interrupted import keeps the chunks it
+    finished, and re-running it replaces rather than duplicates (an upsert on task, galaxy,
+    source and author).
+    """
     if source not in SOURCES:
         raise GaldbError(f"label source {source!r}: use one of {', '.join(SOURCES)}")
     summary = ImportSummary()
@@ -78,7 +82,7 @@ def _validate(task: Task, chunk: Chunk, mapping: dict[str, str], summary: Import
     latest: dict[str, tuple] = {}
     for row, source_id, raw in chunk:
         try:
-            label = _parse(task, raw, mapping)
+            label = task.kind_spec.parse_label(raw, mapping)
         except ValueError as exc:
             summary.invalid += 1
             summary.note(Problem(row, source_id, str(exc)))
@@ -90,29 +94,8 @@ def _validate(task: Task, chunk: Chunk, mapping: dict[str, str], summary: Import
     return [(row, sid, label) for sid, (row, label) in latest.items()]
 
 
-def _parse(task: Task, raw: object, mapping: dict[str, str]):
-    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw).strip() == "":
-        raise ValueError("empty label")
-    text = str(raw).strip()
-    if task.is_classification:
-        name = mapping.get(text, text)
-        if name not in task.classes:
-            raise ValueError(
-                f"label {text!r} is not a class of {task.name} ({', '.join(task.classes)})"
-            )
-        return name
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"label {text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"label {text!r} is not finite")
-    return value
-
-
 def _upsert(conn, task, release_id, good, source, author, origin, summary) -> None:
-    column = "class" if task.is_classification else "value"
-    kind = "text" if task.is_classification else "float8"
+    column, kind = task.kind_spec.label_column, task.kind_spec.label_type
     try:
         conn.execute(
             f'CREATE TEMP TABLE label_stage (row text, source_id text COLLATE "C", label {kind})'
@@ -199,30 +182,30 @@ class LabelSet:
     targets: np.ndarray  # class index (int) or value (float)
 
 
-def effective_labels_sql(sources: tuple[str, ...]) -> str:
-    """Per galaxy, the label of highest precedence among ``sources`` (then the newest)."""
-    return (
-        "SELECT DISTINCT ON (l.galaxy_id) l.galaxy_id, l.label_id, l.source, l.class, l.value "
+def effective_labels_sql(column: str) -> sql.Composed:
+    """Per galaxy, the label (in ``column`` of galdb.labels) of highest precedence among
+    ``%(sources)s``, then the newest."""
+    return sql.SQL(
+        "SELECT DISTINCT ON (l.galaxy_id) l.galaxy_id, l.label_id, l.source, l.{} "
         "FROM galdb.labels l JOIN galdb.tasks t USING (task_id) "
         "WHERE l.task_id = %(task_id)s AND l.source = ANY(%(sources)s) "
         "ORDER BY l.galaxy_id, array_position(t.source_precedence, l.source), "
         "l.created_at DESC, l.label_id DESC"
-    )
+    ).format(sql.Identifier(column))
 
 
 def effective_labels(
     conn: psycopg.Connection, task: Task, sources: tuple[str, ...] = SOURCES
 ) -> LabelSet:
+    """The labels that count per galaxy (see :func:`effective_labels_sql`) as head targets."""
+    kind = task.kind_spec
     rows = conn.execute(
-        effective_labels_sql(sources), {"task_id": task.task_id, "sources": list(sources)}
+        effective_labels_sql(kind.label_column),
+        {"task_id": task.task_id, "sources": list(sources)},
     ).fetchall()
-    if task.is_classification:
-        targets = np.array([task.class_index(r[3]) for r in rows], dtype=np.int64)
-    else:
-        targets = np.array([r[4] for r in rows], dtype=np.float64)
     return LabelSet(
         np.array([r[0] for r in rows], dtype=np.int64),
         np.array([r[1] for r in rows], dtype=np.int64),
         np.array([r[2] for r in rows], dtype=object),
-        targets,
+        kind.targets([r[3] for r in rows]),
     )

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import psycopg
 
 from galdb.errors import GaldbError
+from galdb.heads.kinds import TaskKind, kind_class
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-CLASS = re.compile(r"^[a-z0-9][a-z0-9_]{0,40}$")
-KINDS = ("classification", "regression")
 SOURCES = ("catalog", "human", "propagated")
 VIEW_SCHEMA = "galdb_tasks"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut silently
@@ -35,6 +35,8 @@ SELECTABLE_KINDS = ("r", "v", "m", "p", "f", "S")  # what `SELECT … FROM name`
 
 @dataclass(frozen=True)
 class Task:
+    """A task as stored; ``kind_spec`` is its kind (:mod:`galdb.heads.kinds`), bound to it."""
+
     task_id: int
     name: str
     kind: str
@@ -43,17 +45,10 @@ class Task:
     source_precedence: tuple[str, ...]
     current_version: int | None
 
-    @property
-    def is_classification(self) -> bool:
-        return self.kind == "classification"
-
-    def class_index(self, name: str) -> int:
-        return self.classes.index(name)
-
-
-def probability_column(cls: str) -> str:
-    """The column of a classification task's view (and predictions tables) for a class."""
-    return f"p_{cls}"
+    @cached_property
+    def kind_spec(self) -> TaskKind:
+        """What is specific to this task's kind: labels, head, predictions, review."""
+        return kind_class(self.kind)(self)
 
 
 def derived_identifiers(
@@ -64,10 +59,7 @@ def derived_identifiers(
     Prediction tables are named from version ids only (see :mod:`galdb.heads.materialize`),
     so this is all a task's text can reach; :func:`create_task` checks each fits 63 bytes.
     """
-    names = [(f"view {VIEW_SCHEMA}.{name}", name)]
-    if kind == "classification":
-        names += [(f"column for class {c!r}", probability_column(c)) for c in classes or ()]
-    return names
+    return [(f"view {VIEW_SCHEMA}.{name}", name), *kind_class(kind).derived_columns(classes)]
 
 
 def check_identifiers(name: str, kind: str, classes) -> None:
@@ -126,20 +118,7 @@ def create_task(
             f"task name {name!r} must be lowercase letters, digits and _ (starting with a "
             f"letter, at most 41 characters): it becomes the SQL view {VIEW_SCHEMA}.<name>"
         )
-    if kind not in KINDS:
-        raise GaldbError(f"task kind {kind!r}: use classification or regression")
-    if kind == "classification":
-        classes = [c.strip() for c in classes or []]
-        bad = [c for c in classes if not CLASS.match(c)]
-        if bad:
-            raise GaldbError(
-                f"class names {bad} must be lowercase letters, digits and _ (they become "
-                "columns p_<class>); map other spellings at import with --map"
-            )
-        if len(classes) < 2 or len(set(classes)) != len(classes):
-            raise GaldbError(f"a classification needs at least 2 distinct classes, got {classes}")
-    elif classes:
-        raise GaldbError("a regression task has no classes (give --unit instead)")
+    classes = kind_class(kind).check_definition(classes, unit)
     check_identifiers(name, kind, classes)
     if conn.execute("SELECT 1 FROM galdb.tasks WHERE name = %s", (name,)).fetchone():
         raise GaldbError(f"task {name!r} exists already (galdb task list)")
@@ -152,7 +131,7 @@ def create_task(
     row = conn.execute(
         "INSERT INTO galdb.tasks (name, kind, classes, unit, description, source_precedence) "
         f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
-        (name, kind, classes if kind == "classification" else None, unit, description, precedence),
+        (name, kind, classes, unit, description, precedence),
     ).fetchone()
     conn.commit()
     return _task(row)

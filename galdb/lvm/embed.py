@@ -25,7 +25,7 @@ from galdb.errors import GaldbError
 from galdb.ingest.cutouts import inspect_cutout
 from galdb.ingest.records import BadInput
 from galdb.lvm import registry
-from galdb.lvm.pixels import read_pixels
+from galdb.lvm.pixels import PixelRef, parse_bands, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.specs import LoadedModel
 from galdb.progress import NoProgress, Progress
@@ -34,7 +34,7 @@ PAGE = 256
 LOCK_NAMESPACE = 7_201_406  # advisory lock (namespace, model_id): one embed per model at a time
 
 
-PIXEL_COLUMNS = "g.galaxy_id, g.pixel_uri, g.pixel_member, g.pixel_index, g.bands"
+PIXEL_COLUMNS = "g.galaxy_id, " + pixel_columns("g")
 
 
 def missing_sql(
@@ -79,16 +79,16 @@ class MissingGalaxies(IterableDataset):
         }
         with psycopg.connect(self.url, autocommit=True) as conn:
             while rows := conn.execute(query, params).fetchall():
-                for galaxy_id, uri, member, index, bands in rows:
-                    yield galaxy_id, self._tensor(uri, member, index, bands)
+                for galaxy_id, *pixels in rows:
+                    yield galaxy_id, self._tensor(PixelRef.from_row(pixels))
                 params["after"] = rows[-1][0]
 
-    def _tensor(self, uri, member, index, bands) -> torch.Tensor | None:
+    def _tensor(self, ref: PixelRef) -> torch.Tensor | None:
         try:
-            pixels = read_pixels(uri, member, index)
+            pixels = read_pixels(ref)
         except GaldbError:
             return None  # reported by the main process; retried on the next run
-        return to_tensor(pixels, (bands or "").split(","), self.prep)
+        return to_tensor(pixels, ref.bands, self.prep)
 
 
 def collate(items: list[tuple[int, torch.Tensor | None]]):
@@ -195,7 +195,7 @@ def embed_file(loaded: LoadedModel, path: Path) -> np.ndarray:
         info = inspect_cutout(Path(path))
     except BadInput as exc:
         raise GaldbError(f"{path}: {exc.reason}") from exc
-    pixels = read_pixels(str(path), info.member)
-    x = to_tensor(pixels, (info.bands or "").split(","), loaded.preprocessing)
+    ref = PixelRef(str(path), info.member, None, parse_bands(info.bands))
+    x = to_tensor(read_pixels(ref), ref.bands, loaded.preprocessing)
     with torch.inference_mode():
         return loaded.model(x.unsqueeze(0)).float().numpy()[0]

@@ -1,12 +1,20 @@
-"""Read a galaxy's pixels from where the survey keeps them (FITS, image file, HDF5 array).
+"""Where a galaxy's pixels are (:class:`PixelRef`), and the one function that reads them.
 
-Returns (bands, H, W): float32 flux for FITS and float HDF5, uint8 for JPEG/PNG and uint8
-HDF5 (display images). HDF5 files stay open per process (a release may be one 1 TB file).
+A :class:`PixelRef` is the file (``uri``), the HDU or dataset in it (``member``), the row of
+an HDF5 array (``index``) and the band names, as ``galdb.galaxies`` stores them
+(``pixel_uri``, ``pixel_member``, ``pixel_index``, ``bands`` as ``g,r,z``); select them with
+:func:`pixel_columns` and build the reference with :meth:`PixelRef.from_row`, so the
+columns and the parsing of ``bands`` live here only.
+
+:func:`read_pixels` returns (bands, H, W): float32 flux for FITS and float HDF5, uint8 for
+JPEG/PNG and uint8 HDF5 (display images). HDF5 files stay open per process (a release may be
+one 1 TB file).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,14 +28,56 @@ from galdb.errors import GaldbError
 from galdb.ingest.cutouts import is_fits
 from galdb.ingest.hdf5 import image_layout
 
+COLUMNS = ("pixel_uri", "pixel_member", "pixel_index", "bands")
+
+
+def pixel_columns(alias: str | None = None) -> str:
+    """The columns of ``galdb.galaxies`` that :meth:`PixelRef.from_row` reads, in its order.
+
+    >>> pixel_columns("g")
+    'g.pixel_uri, g.pixel_member, g.pixel_index, g.bands'
+    """
+    return ", ".join(f"{alias}.{c}" if alias else c for c in COLUMNS)
+
+
+def parse_bands(bands: str | None) -> tuple[str, ...]:
+    """``'g,r,z'`` as ``('g', 'r', 'z')``; no bands recorded is an empty tuple.
+
+    The position of a name is the plane it names, so empty names are kept in place.
+    """
+    return tuple(bands.split(",")) if bands else ()
+
+
+@dataclass(frozen=True)
+class PixelRef:
+    """Where one galaxy's pixels are: file, member (HDU or dataset), array row, bands."""
+
+    uri: str
+    member: str | None = None
+    index: int | None = None
+    bands: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row) -> PixelRef | None:
+        """From the :func:`pixel_columns` of a row; None when the galaxy has no pixels."""
+        uri, member, index, bands = row
+        return None if uri is None else cls(uri, member, index, parse_bands(bands))
+
 
 @lru_cache(maxsize=8)
 def _h5(uri: str) -> h5py.File:
     return h5py.File(uri, "r")
 
 
-def read_pixels(uri: str, member: str | None = None, index: int | None = None) -> np.ndarray:
-    """The pixels of one galaxy as (bands, H, W)."""
+def read_pixels(ref: PixelRef) -> np.ndarray:
+    """The pixels of one galaxy as (bands, H, W).
+
+    Raises
+    ------
+    GaldbError
+        The file cannot be read, naming it.
+    """
+    uri, member, index = ref.uri, ref.member, ref.index
     try:
         if index is not None:
             return _from_hdf5(uri, member or "images", index)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from galdb.errors import GaldbError
 from galdb.lvm.augment import Augment
-from galdb.lvm.pixels import read_pixels
+from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, crop_resize, normalise, to_unit
 from galdb.lvm.specs import save_checkpoint
 from galdb.progress import NoProgress, Progress
@@ -66,8 +66,7 @@ def cache_images(
     """Every cutout with pixels (of ``cfg.releases``), preprocessed to uint8 at the cache size."""
     where = "pixel_uri IS NOT NULL" + (" AND release = ANY(%s)" if cfg.releases else "")
     rows = conn.execute(
-        f"SELECT pixel_uri, pixel_member, pixel_index, bands FROM galdb.catalog WHERE {where} "
-        "ORDER BY galaxy_id",
+        f"SELECT {pixel_columns()} FROM galdb.catalog WHERE {where} ORDER BY galaxy_id",
         (list(cfg.releases),) if cfg.releases else None,
     ).fetchall()
     if not rows:
@@ -79,10 +78,9 @@ def cache_images(
     cache_prep = replace(prep, input_size=side)
     cache = torch.empty((len(rows), len(prep.channels), side, side), dtype=torch.uint8)
     progress.start(len(rows), "preprocess")
-    for i, (uri, member, index, bands) in enumerate(rows):
-        unit = torch.from_numpy(
-            to_unit(read_pixels(uri, member, index), (bands or "").split(","), cache_prep)
-        )
+    for i, row in enumerate(rows):
+        ref = PixelRef.from_row(row)
+        unit = torch.from_numpy(to_unit(read_pixels(ref), ref.bands, cache_prep))
         cache[i] = (crop_resize(unit, cache_prep) * 255).round().to(torch.uint8)
         progress.advance(1)
     return cache

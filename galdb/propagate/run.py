@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from galdb.db.binary_copy import copy_columns
 from galdb.errors import GaldbError
@@ -23,7 +24,7 @@ from galdb.labels.store import effective_labels
 from galdb.labels.tasks import Task
 from galdb.lvm.registry import ModelRecord
 from galdb.propagate.graph import Graph, ensure_graph, locate, read_edges
-from galdb.propagate.spreading import knn_adjacency, label_spreading, value_spreading
+from galdb.propagate.spreading import knn_adjacency
 
 AUTHOR = "galdb propagate"
 SEED_SOURCES = ("human", "catalog")
@@ -52,6 +53,14 @@ def propagate(
     rebuild_graph: bool = False,
     progress=None,
 ) -> PropagationSummary:
+    """Spread the task's human and catalog labels over the model's kNN graph and store the
+    result as its ``propagated`` labels (see the module docstring).
+
+    Commits: the graph is built or refreshed in its own transactions (page by page, see
+    :mod:`galdb.propagate.graph`; an interrupted build resumes), then the task's propagated
+    labels are replaced in one transaction, so a reader sees one run's labels or the next
+    one's, never a mix.
+    """
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     graph = ensure_graph(
@@ -75,21 +84,13 @@ def propagate(
     t = time.perf_counter()
     seeded = np.zeros(len(edges.node_ids), bool)
     seeded[nodes] = True
-    if task.is_classification:
-        seeds = np.full(len(edges.node_ids), -1, np.int64)
-        seeds[nodes] = labels.targets[on_graph]
-        spread = label_spreading(adjacency, seeds, len(task.classes), fixed=fixed, alpha=alpha)
-        result, confidence, iterations = spread.label, spread.confidence, spread.iterations
-        reached = result >= 0
-    else:
-        values = np.full(len(edges.node_ids), np.nan)
-        values[nodes] = labels.targets[on_graph]
-        result, confidence = value_spreading(adjacency, values, fixed=fixed, alpha=alpha)
-        iterations, reached = -1, np.isfinite(result)
+    spread = task.kind_spec.spread(adjacency, nodes, labels.targets[on_graph], fixed, alpha)
     seconds["spread"] = time.perf_counter() - t
     t = time.perf_counter()
-    write = reached & ~seeded
-    _replace_propagated(conn, task, edges.node_ids[write], result[write], confidence[write], graph)
+    write = spread.reached & ~seeded
+    _replace_propagated(
+        conn, task, edges.node_ids[write], spread.targets[write], spread.confidence[write], graph
+    )
     seconds["write"] = time.perf_counter() - t
     return PropagationSummary(
         graph,
@@ -97,34 +98,40 @@ def propagate(
         int(on_graph.sum()),
         int(fixed.sum()),
         int(write.sum()),
-        iterations,
+        spread.iterations,
         seconds,
     )
 
 
-def _replace_propagated(conn, task: Task, ids, result, confidence, graph: Graph) -> None:
-    target, kind = ("class_index", "int2") if task.is_classification else ("value", "float8")
+def _replace_propagated(conn, task: Task, ids, targets, confidence, graph: Graph) -> None:
+    """Stage the targets, then swap the task's propagated labels in one transaction (the
+    kind turns a target into its stored label in SQL)."""
+    kind = task.kind_spec
     origin = f"graph {graph.graph_id} (model {graph.model_id}, k={graph.k})"
-    label = "(t.classes)[s.class_index + 1], NULL" if task.is_classification else "NULL, s.value"
     with conn.transaction():
         conn.execute(
-            f"CREATE TEMP TABLE propagated_stage (galaxy_id int8, {target} {kind}, "
+            f"CREATE TEMP TABLE propagated_stage (galaxy_id int8, target {kind.target_type}, "
             "confidence float4) ON COMMIT DROP"
         )
         copy_columns(
             conn,
             "propagated_stage",
-            ["galaxy_id", target, "confidence"],
-            [(ids, "int8"), (result, kind), (np.clip(confidence, 0, 1), "float4")],
+            ["galaxy_id", "target", "confidence"],
+            [(ids, "int8"), (targets, kind.target_type), (np.clip(confidence, 0, 1), "float4")],
         )
         conn.execute(
             "DELETE FROM galdb.labels WHERE task_id = %s AND source = 'propagated' AND author = %s",
             (task.task_id, AUTHOR),
         )
         conn.execute(
-            "INSERT INTO galdb.labels (task_id, galaxy_id, source, author, class, value, "
-            f"confidence, origin) SELECT t.task_id, s.galaxy_id, 'propagated', %s, {label}, "
-            "s.confidence, %s FROM propagated_stage s, galdb.tasks t WHERE t.task_id = %s",
+            sql.SQL(
+                "INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, "
+                "confidence, origin) SELECT t.task_id, s.galaxy_id, 'propagated', %s, {label}, "
+                "s.confidence, %s FROM propagated_stage s, galdb.tasks t WHERE t.task_id = %s"
+            ).format(
+                column=sql.Identifier(kind.label_column),
+                label=kind.label_sql(sql.SQL("s.target")),
+            ),
             (AUTHOR, origin, task.task_id),
         )
     conn.commit()

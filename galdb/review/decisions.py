@@ -19,10 +19,10 @@ caller's transaction (nothing here commits) it
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
 from galdb.errors import GaldbError
 from galdb.jobs.queue import enqueue
@@ -45,28 +45,11 @@ class Decision:
 
 
 def _answer(task: Task, answer) -> str | float:
-    if task.is_classification:
-        text = str(answer).strip()
-        if text not in task.classes:
-            raise GaldbError(
-                f"answer {text!r} is not a class of {task.name} ({', '.join(task.classes)})"
-            )
-        return text
+    """A reviewer's answer as the task's kind stores it (parsed as an imported label is)."""
     try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        raise GaldbError(f"answer {answer!r} is not a number") from None
-    if not math.isfinite(value):
-        raise GaldbError(f"answer {answer!r} is not finite")
-    return value
-
-
-def _differs(task: Task, answer, shown) -> bool:
-    if shown is None:
-        return True
-    if task.is_classification:
-        return answer != shown
-    return not math.isclose(float(answer), float(shown), rel_tol=1e-6, abs_tol=1e-12)
+        return task.kind_spec.parse_label(answer)
+    except ValueError as exc:
+        raise GaldbError(f"reviewer's answer: {exc}") from None
 
 
 def decide(
@@ -101,7 +84,7 @@ def decide(
         answer = item.predicted
     else:
         answer = None
-    correction = int(action == "label" and _differs(task, answer, item.predicted))
+    correction = int(action == "label" and task.kind_spec.differs(answer, item.predicted))
     decision_id = _insert(
         conn, task, item, reviewer, action, answer, correction, flag_reason, note, session, origin
     )
@@ -125,23 +108,25 @@ def _insert(
     origin,
     undoes=None,
 ) -> int:
-    classification = task.is_classification
+    column = task.kind_spec.label_column  # answer_<column>, shown_<column>
     return conn.execute(
-        "INSERT INTO galdb.review_decisions (task_id, galaxy_id, reviewer, session, action, "
-        "answer_class, answer_value, head_version, shown_class, shown_value, shown_confidence, "
-        "correction, flag_reason, note, undoes, origin) VALUES "
-        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING decision_id",
+        sql.SQL(
+            "INSERT INTO galdb.review_decisions (task_id, galaxy_id, reviewer, session, action, "
+            "{answer}, head_version, {shown}, shown_confidence, correction, flag_reason, note, "
+            "undoes, origin) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING decision_id"
+        ).format(
+            answer=sql.Identifier(f"answer_{column}"), shown=sql.Identifier(f"shown_{column}")
+        ),
         (
             task.task_id,
             item.galaxy_id,
             reviewer,
             session,
             action,
-            answer if classification and answer is not None else None,
-            answer if not classification and answer is not None else None,
+            answer,
             item.head_version,
-            item.predicted if classification else None,
-            None if classification else item.predicted,
+            item.predicted,
             item.confidence,
             correction,
             flag_reason,
@@ -153,12 +138,13 @@ def _insert(
 
 
 def _set_label(conn, task: Task, galaxy_id: int, reviewer: str, answer, origin: str) -> None:
-    column = "class" if task.is_classification else "value"
     conn.execute(
-        f"INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
-        "VALUES (%s, %s, 'human', %s, %s, %s) ON CONFLICT (task_id, galaxy_id, source, author) "
-        f"DO UPDATE SET {column} = EXCLUDED.{column}, origin = EXCLUDED.origin, "
-        "created_at = now()",
+        sql.SQL(
+            "INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
+            "VALUES (%s, %s, 'human', %s, %s, %s) ON CONFLICT (task_id, galaxy_id, source, "
+            "author) DO UPDATE SET {column} = EXCLUDED.{column}, origin = EXCLUDED.origin, "
+            "created_at = now()"
+        ).format(column=sql.Identifier(task.kind_spec.label_column)),
         (task.task_id, galaxy_id, reviewer, answer, origin),
     )
 
@@ -170,18 +156,19 @@ def undo(
     naming it); the human label goes back to what it was before. ``None`` when there is
     nothing to undo. Does not commit."""
     row = conn.execute(
-        "SELECT d.decision_id, d.galaxy_id, d.action, d.head_version, d.shown_class, "
-        "d.shown_value, d.shown_confidence, d.correction FROM galdb.review_decisions d "
-        "WHERE d.task_id = %s AND d.reviewer = %s AND d.action <> 'undo' "
-        "AND (%s = '' OR d.session = %s) AND NOT EXISTS (SELECT 1 FROM "
-        "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
-        "ORDER BY d.decision_id DESC LIMIT 1",
+        sql.SQL(
+            "SELECT d.decision_id, d.galaxy_id, d.action, d.head_version, d.{shown}, "
+            "d.shown_confidence, d.correction FROM galdb.review_decisions d "
+            "WHERE d.task_id = %s AND d.reviewer = %s AND d.action <> 'undo' "
+            "AND (%s = '' OR d.session = %s) AND NOT EXISTS (SELECT 1 FROM "
+            "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
+            "ORDER BY d.decision_id DESC LIMIT 1"
+        ).format(shown=sql.Identifier(f"shown_{task.kind_spec.label_column}")),
         (task.task_id, reviewer, session, session),
     ).fetchone()
     if row is None:
         return None
-    undone, galaxy_id, action, version, shown_class, shown_value, confidence, correction = row
-    shown = shown_class if task.is_classification else shown_value
+    undone, galaxy_id, action, version, shown, confidence, correction = row
     item = Item(galaxy_id, "", "", None, None, version, shown, confidence, None, None)
     decision_id = _insert(
         conn,
@@ -205,11 +192,13 @@ def undo(
 def _restore_label(conn, task: Task, galaxy_id: int, reviewer: str, decision_id: int) -> None:
     """The reviewer's label of a galaxy becomes their latest answer that still stands."""
     previous = conn.execute(
-        "SELECT d.answer_class, d.answer_value, d.decision_id FROM galdb.review_decisions d "
-        "WHERE d.task_id = %s AND d.galaxy_id = %s AND d.reviewer = %s "
-        "AND d.action IN ('label', 'accept') AND NOT EXISTS (SELECT 1 FROM "
-        "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
-        "ORDER BY d.decision_id DESC LIMIT 1",
+        sql.SQL(
+            "SELECT d.{answer}, d.decision_id FROM galdb.review_decisions d "
+            "WHERE d.task_id = %s AND d.galaxy_id = %s AND d.reviewer = %s "
+            "AND d.action IN ('label', 'accept') AND NOT EXISTS (SELECT 1 FROM "
+            "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
+            "ORDER BY d.decision_id DESC LIMIT 1"
+        ).format(answer=sql.Identifier(f"answer_{task.kind_spec.label_column}")),
         (task.task_id, galaxy_id, reviewer),
     ).fetchone()
     if previous is None:
@@ -219,8 +208,8 @@ def _restore_label(conn, task: Task, galaxy_id: int, reviewer: str, decision_id:
             (task.task_id, galaxy_id, reviewer),
         )
         return
-    answer = previous[0] if task.is_classification else previous[1]
-    _set_label(conn, task, galaxy_id, reviewer, answer, f"review:{previous[2]}")
+    answer, decision = previous
+    _set_label(conn, task, galaxy_id, reviewer, answer, f"review:{decision}")
 
 
 def corrections_since_current(conn: psycopg.Connection, task: Task) -> tuple[int, int]:

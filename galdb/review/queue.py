@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import psycopg
 from psycopg import sql
 
 from galdb.errors import GaldbError
 from galdb.labels.tasks import Task
-from galdb.review.strategies import STRATEGIES, order_by_sql
+from galdb.review.strategies import STRATEGIES
 
 QUEUE_STRATEGIES: tuple[str, ...] = (*STRATEGIES, "disagreement", "similar", "flagged")
 LEASE_SECONDS = 600.0
@@ -80,27 +79,6 @@ def current_predictions(conn: psycopg.Connection, task: Task) -> tuple[int, sql.
         )
     schema, _, table = row[1].rpartition(".")
     return row[0], sql.Identifier(schema or "galdb", table)
-
-
-def _order(conn, task: Task, strategy: str) -> sql.Composable:
-    if not task.is_classification:
-        if strategy in ("rare", "disagreement"):
-            raise GaldbError(f"strategy {strategy} needs a classification task")
-        # every uncertainty strategy means "least certain first" for a regression
-        if strategy == "random":
-            return sql.SQL("random()")
-        return sql.SQL("p.uncertainty DESC, galaxy_id")
-    if strategy == "rare":
-        counts = dict(
-            conn.execute(
-                "SELECT class, count(*) FROM galdb.labels WHERE task_id = %s "
-                "AND source IN ('human', 'catalog') GROUP BY class",
-                (task.task_id,),
-            ).fetchall()
-        )
-        rarest = task.classes[int(np.argmin([counts.get(c, 0) for c in task.classes]))]
-        return sql.SQL(order_by_sql("rare", rare_class_column=f"p_{rarest}"))
-    return sql.SQL(order_by_sql(strategy))
 
 
 _NOT_DECIDED = sql.SQL("NOT galdb.review_decided({task}, p.galaxy_id, {reviewer})")
@@ -160,13 +138,9 @@ def candidates_sql(
         )
         params.update(cone_ra=filters.cone[0], cone_dec=filters.cone[1], cone_r=filters.cone[2])
     if filters.predicted_class:
-        if not task.is_classification or filters.predicted_class not in task.classes:
-            raise GaldbError(
-                f"--predicted {filters.predicted_class!r}: not a class of {task.name} "
-                f"({', '.join(task.classes or ())})"
-            )
-        where.append(sql.SQL("p.class_index = %(class_index)s"))
-        params["class_index"] = task.class_index(filters.predicted_class)
+        clause, values = task.kind_spec.predicted_filter(filters.predicted_class)
+        where.append(clause)
+        params.update(values)
     if strategy == "similar":
         if similar_to is None:
             raise GaldbError("the similar strategy needs a galaxy (--similar-to ID)")
@@ -178,11 +152,11 @@ def candidates_sql(
         params.update(similar_to=similar_to, similar_k=SIMILAR_K, model=str(_model_id(conn, task)))
         order: sql.Composable = sql.SQL("s.distance, galaxy_id")
     elif strategy == "disagreement":
-        order = _disagreement(task, joins)
+        order = task.kind_spec.disagreement(joins)
     elif strategy == "flagged":
         order = sql.SQL("galaxy_id")
     else:
-        order = _order(conn, task, strategy)
+        order = task.kind_spec.order_sql(conn, strategy)
     query = sql.SQL(
         "SELECT p.galaxy_id FROM {table} p {joins} {where} ORDER BY {order} LIMIT %(limit)s"
     )
@@ -195,22 +169,6 @@ def candidates_sql(
         ),
         params,
     )
-
-
-def _disagreement(task: Task, joins: list) -> sql.Composable:
-    """Galaxies whose head prediction differs from a propagated or catalog label, the most
-    confidently contradicted first."""
-    if not task.is_classification:
-        raise GaldbError("strategy disagreement needs a classification task")
-    classes = sql.SQL(", ").join(sql.Literal(c) for c in task.classes)
-    joins.append(
-        sql.SQL(
-            "JOIN LATERAL (SELECT count(*) AS n FROM galdb.labels l WHERE l.task_id = %(task)s "
-            "AND l.galaxy_id = p.galaxy_id AND l.source IN ('propagated', 'catalog') "
-            "AND l.class IS DISTINCT FROM (ARRAY[{}])[p.class_index + 1]) dis ON dis.n > 0"
-        ).format(classes)
-    )
-    return sql.SQL("dis.n DESC, p.confidence DESC, galaxy_id")
 
 
 def _model_id(conn, task: Task) -> int:
@@ -268,17 +226,13 @@ def items(conn: psycopg.Connection, task: Task, galaxy_ids: list[int]) -> list[I
     if not galaxy_ids:
         return []
     version, table = current_predictions(conn, task)
-    if task.is_classification:
-        fields = sql.SQL(", ").join(sql.Identifier(f"p_{c}") for c in task.classes)
-        extra = sql.SQL("p.class_index, p.confidence, ") + fields
-    else:
-        extra = sql.SQL("p.value, p.uncertainty")
+    kind = task.kind_spec
     rows = conn.execute(
         sql.SQL(
             "SELECT p.galaxy_id, r.name, g.source_id, g.ra, g.dec, {extra} FROM {table} p "
             "JOIN galdb.galaxies g USING (galaxy_id) JOIN galdb.releases r USING (release_id) "
             "WHERE p.galaxy_id = ANY(%s)"
-        ).format(extra=extra, table=table),
+        ).format(extra=kind.shown_fields(), table=table),
         (galaxy_ids,),
     ).fetchall()
     by_id = {r[0]: r for r in rows}
@@ -287,38 +241,21 @@ def items(conn: psycopg.Connection, task: Task, galaxy_ids: list[int]) -> list[I
         if gid not in by_id:
             continue
         gid, release, source_id, ra, dec, *rest = by_id[gid]
-        if task.is_classification:
-            index, confidence, *probs = rest
-            out.append(
-                Item(
-                    gid,
-                    release,
-                    source_id,
-                    ra,
-                    dec,
-                    version,
-                    task.classes[index],
-                    float(confidence),
-                    None,
-                    {c: float(p) for c, p in zip(task.classes, probs, strict=True)},
-                )
+        shown = kind.shown(tuple(rest))
+        out.append(
+            Item(
+                gid,
+                release,
+                source_id,
+                ra,
+                dec,
+                version,
+                shown.predicted,
+                shown.confidence,
+                shown.uncertainty,
+                shown.probabilities,
             )
-        else:
-            value, uncertainty = rest
-            out.append(
-                Item(
-                    gid,
-                    release,
-                    source_id,
-                    ra,
-                    dec,
-                    version,
-                    float(value),
-                    None,
-                    float(uncertainty),
-                    None,
-                )
-            )
+        )
     return out
 
 

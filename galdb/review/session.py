@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from galdb.labels.tasks import Task, get_task
+from galdb.lvm.pixels import PixelRef, pixel_columns
 from galdb.review import queue
 from galdb.review.decisions import Decision, corrections_since_current, decide, undo
 from galdb.review.queue import Item, QueueFilters
@@ -27,7 +28,7 @@ class Context:
     """What the app shows beside the prediction."""
 
     props: dict
-    pixels: tuple[str | None, str | None, int | None, str | None]  # uri, member, index, bands
+    pixels: PixelRef | None  # None: a catalog-only galaxy
     labels: dict[str, str]  # source -> label (propagated, catalog, human by others)
 
 
@@ -37,7 +38,7 @@ class Neighbour:
     source_id: str
     similarity: float
     label: str | None  # its effective label, if any
-    pixels: tuple[str | None, str | None, int | None, str | None]
+    pixels: PixelRef | None
 
 
 @dataclass
@@ -128,9 +129,8 @@ class ReviewSession:
     # what the app shows around the item
 
     def context(self, item: Item) -> Context:
-        props, uri, member, index, bands = self.conn.execute(
-            "SELECT props, pixel_uri, pixel_member, pixel_index, bands FROM galdb.galaxies "
-            "WHERE galaxy_id = %s",
+        props, *pixels = self.conn.execute(
+            f"SELECT props, {pixel_columns()} FROM galdb.galaxies WHERE galaxy_id = %s",
             (item.galaxy_id,),
         ).fetchone()
         labels = {
@@ -142,13 +142,12 @@ class ReviewSession:
             )
         }
         self.conn.commit()
-        return Context(props or {}, (uri, member, index, bands), labels)
+        return Context(props or {}, PixelRef.from_row(pixels), labels)
 
     def neighbours(self, item: Item, k: int = 6) -> list[Neighbour]:
         """The item's k most similar galaxies (for the current version's model) with labels."""
         rows = self.conn.execute(
-            "SELECT s.galaxy_id, g.source_id, 1 - s.distance, l.label, g.pixel_uri, "
-            "g.pixel_member, g.pixel_index, g.bands "
+            f"SELECT s.galaxy_id, g.source_id, 1 - s.distance, l.label, {pixel_columns('g')} "
             "FROM galdb.similar(%s, %s, (SELECT v.model_id::text FROM galdb.head_versions v "
             "WHERE v.version_id = %s)) s JOIN galdb.galaxies g USING (galaxy_id) "
             "LEFT JOIN LATERAL (SELECT coalesce(e.class, e.value::text) AS label "
@@ -157,7 +156,9 @@ class ReviewSession:
             (item.galaxy_id, k + 1, item.head_version, self.task.task_id, item.galaxy_id),
         ).fetchall()
         self.conn.commit()
-        return [Neighbour(r[0], r[1], float(r[2]), r[3], tuple(r[4:8])) for r in rows[:k]]
+        return [
+            Neighbour(r[0], r[1], float(r[2]), r[3], PixelRef.from_row(r[4:8])) for r in rows[:k]
+        ]
 
     def status(self) -> dict:
         """Footer figures: decisions this session, corrections toward the threshold, version,

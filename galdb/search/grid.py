@@ -7,25 +7,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from galdb.lvm.pixels import read_pixels
+from galdb.lvm.pixels import PixelRef, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_unit
 
 TILE = 160
 LABEL = 30
 
 
-def display_rgb(pixels: np.ndarray, bands: str | None, size: int = TILE) -> Image.Image:
+def display_rgb(pixels: np.ndarray, bands: tuple[str, ...], size: int = TILE) -> Image.Image:
     """Any survey pixels as an RGB tile (the preprocessing stretch, without normalisation)."""
-    unit = to_unit(pixels, (bands or "").split(","), Preprocessing())
+    unit = to_unit(pixels, bands, Preprocessing())
     rgb = (np.moveaxis(unit[:3], 0, -1) * 255).clip(0, 255).astype(np.uint8)
     return Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR)
 
 
-def tile(uri: str | None, member: str | None, index: int | None, bands: str | None) -> Image.Image:
-    if uri is None:
+def tile(ref: PixelRef | None) -> Image.Image:
+    """A galaxy's tile: grey without pixels, dark red when they cannot be read."""
+    if ref is None:
         return Image.new("RGB", (TILE, TILE), (40, 40, 40))
     try:
-        return display_rgb(read_pixels(uri, member, index), bands)
+        return display_rgb(read_pixels(ref), ref.bands)
     except Exception:  # a missing file must not spoil the whole grid
         return Image.new("RGB", (TILE, TILE), (90, 0, 0))
 

@@ -13,6 +13,7 @@ from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 from galdb.lvm import registry
+from galdb.lvm.pixels import PixelRef, parse_bands, pixel_columns
 from galdb.search.cone import parse_angle
 from galdb.search.grid import save_grid, tile
 from galdb.search.similar import (
@@ -144,23 +145,22 @@ def _check_column(conn, column: str, release: str | None) -> None:
 
 def _grid(conn, result: SearchResult, query: Query, out: Path) -> None:
     if result.query_galaxy is not None:
-        uri, member, index, bands, sid = conn.execute(
-            "SELECT pixel_uri, pixel_member, pixel_index, bands, source_id "
-            "FROM galdb.galaxies WHERE galaxy_id = %s",
+        *pixels, sid = conn.execute(
+            f"SELECT {pixel_columns()}, source_id FROM galdb.galaxies WHERE galaxy_id = %s",
             (result.query_galaxy,),
         ).fetchone()
-        first = (tile(uri, member, index, bands), f"QUERY\n{sid}")
+        first = (tile(PixelRef.from_row(pixels)), f"QUERY\n{sid}")
     else:
         from galdb.ingest.cutouts import inspect_cutout
 
         info = inspect_cutout(Path(query.image))
         first = (
-            tile(str(query.image), info.member, None, info.bands),
+            tile(PixelRef(str(query.image), info.member, None, parse_bands(info.bands))),
             f"QUERY\n{Path(query.image).name}",
         )
     tiles = [first] + [
         (
-            tile(n.pixel_uri, n.pixel_member, n.pixel_index, n.bands),
+            tile(n.pixels),
             f"{i + 1}. {n.source_id}\nsim {n.similarity:.3f}",
         )
         for i, n in enumerate(result.neighbours)

@@ -19,6 +19,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
 from galdb.errors import GaldbError
+from galdb.lvm.pixels import PixelRef, pixel_columns
 from galdb.lvm.registry import ModelRecord
 from galdb.search.cone import cone_search
 
@@ -49,10 +50,7 @@ class Neighbour:
     ra: float | None
     dec: float | None
     props: dict
-    pixel_uri: str | None
-    pixel_member: str | None
-    pixel_index: int | None
-    bands: str | None
+    pixels: PixelRef | None
 
     @property
     def similarity(self) -> float:
@@ -81,7 +79,7 @@ def search_sql(record: ModelRecord, filters: Filters, *, exact: bool = False) ->
     order = f"({distance}) + 0" if exact else distance
     return (
         f"SELECT e.galaxy_id, ({distance})::float8 AS distance, g.source_id, r.name, g.ra, "
-        "g.dec, g.props, g.pixel_uri, g.pixel_member, g.pixel_index, g.bands "
+        f"g.dec, g.props, {pixel_columns('g')} "
         f"FROM galdb.{record.partition} AS e "
         "JOIN galdb.galaxies AS g USING (galaxy_id) "
         "JOIN galdb.releases AS r USING (release_id) "
@@ -130,7 +128,9 @@ def search(
             rows = conn.execute(
                 search_sql(record, filters, exact=True), _params(vector, filters, limit)
             ).fetchall()
-    found = [Neighbour(*row) for row in rows if row[0] not in exclude]
+    found = [
+        Neighbour(*row[:7], PixelRef.from_row(row[7:])) for row in rows if row[0] not in exclude
+    ]
     return _dedup(found, dedup_arcsec)[:k]
 
 

@@ -8,7 +8,8 @@ import psycopg
 import pytest
 from textual_image.widget import HalfcellImage
 
-from galdb.review.app.app import ReviewApp, class_keys, image_widget_class
+from galdb.heads.kinds.classification import class_keys
+from galdb.review.app.app import ReviewApp, image_widget_class
 from galdb.review.app.run import open_session
 
 CLASSES = ("disk", "bulge", "merger")

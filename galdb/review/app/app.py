@@ -19,8 +19,6 @@ from galdb.review.queue import Item
 from galdb.review.session import ReviewSession
 from galdb.search.grid import tile
 
-COMMAND_KEYS = set("fsunq?")
-BAR = 24
 RENEW_SECONDS = 60
 
 
@@ -35,29 +33,6 @@ def image_widget_class():
     if detected in (tgp_renderable, sixel_renderable):
         return Image
     return HalfcellImage
-
-
-def class_keys(classes: tuple[str, ...]) -> dict[str, str]:
-    """Key -> class: digits 1..9 for the first nine classes, and each class's initial when it
-    is unique among the classes and not a command key."""
-    keys = {str(i + 1): c for i, c in enumerate(classes[:9])}
-    initials = [c[0] for c in classes]
-    for c in classes:
-        if initials.count(c[0]) == 1 and c[0] not in COMMAND_KEYS and not c[0].isdigit():
-            keys[c[0]] = c
-    return keys
-
-
-def prediction_text(item: Item, keys: dict[str, str]) -> str:
-    if item.probabilities is None:
-        return f"predicted {item.predicted:.4g} ± {item.uncertainty:.2g}"
-    by_class = {c: [k for k, v in keys.items() if v == c] for c in item.probabilities}
-    lines = []
-    for c, p in sorted(item.probabilities.items(), key=lambda kv: -kv[1]):
-        bar = "█" * round(p * BAR)
-        marker = "▶" if c == item.predicted else " "
-        lines.append(f"{marker} [{'/'.join(by_class[c])}] {c:<14} {bar:<{BAR}} {p:6.1%}")
-    return "\n".join(lines)
 
 
 class FlagScreen(ModalScreen[tuple[str, str] | None]):
@@ -157,7 +132,7 @@ class ReviewApp(App):
         self.show = show or []
         self.item: Item | None = None
         self.n_neighbours = 6
-        self.keys = class_keys(session.task.classes) if session.task.classes else {}
+        self.keys = session.task.kind_spec.answer_keys()
         self.image_widget = image_widget or image_widget_class()
 
     def compose(self) -> ComposeResult:
@@ -194,7 +169,7 @@ class ReviewApp(App):
             return
         item = self.item
         ctx = self.session.context(item)
-        self.query_one("#cutout").image = tile(*ctx.pixels)
+        self.query_one("#cutout").image = tile(ctx.pixels)
         position = (
             f"ra {item.ra:.6f}  dec {item.dec:+.6f}" if item.ra is not None else "no position"
         )
@@ -208,7 +183,7 @@ class ReviewApp(App):
                     *shown,
                     "",
                     f"[b]head version {item.head_version}[/b]",
-                    prediction_text(item, self.keys),
+                    self.session.task.kind_spec.prediction_text(item, self.keys),
                     "",
                     "labels: " + "; ".join(labels),
                 ]
@@ -223,7 +198,7 @@ class ReviewApp(App):
         if self.item is None:
             return
         for n in self.session.neighbours(self.item, self.n_neighbours):
-            image = self.image_widget(tile(*n.pixels), classes="neighbour-image")
+            image = self.image_widget(tile(n.pixels), classes="neighbour-image")
             caption = Static(f"{n.source_id[:20]}\n{n.label or '—'} {n.similarity:.2f}")
             strip.mount(Vertical(image, caption, classes="neighbour"))
 
@@ -249,10 +224,10 @@ class ReviewApp(App):
         if self.item is None or isinstance(self.screen, ModalScreen):
             return
         key = event.character or ""
-        if self.session.task.is_classification and key in self.keys:
+        if key in self.keys:
             event.stop()
             self.decide("label", answer=self.keys[key])
-        elif not self.session.task.is_classification and (key.isdigit() or key in "-."):
+        elif self.session.task.kind_spec.typed_answer_starts(key):
             event.stop()
             self.push_screen(ValueScreen(key), self._value_chosen)
 
