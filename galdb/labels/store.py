@@ -184,13 +184,12 @@ class LabelSet:
 
 def effective_labels_sql(column: str) -> sql.Composed:
     """Per galaxy, the label (in ``column`` of galdb.labels) of highest precedence among
-    ``%(sources)s``, then the newest."""
+    ``%(sources)s``, then the newest: the rule is the SQL function
+    ``galdb.effective_labels_of`` (migration 0006), which the ``effective_labels`` view uses
+    too."""
     return sql.SQL(
-        "SELECT DISTINCT ON (l.galaxy_id) l.galaxy_id, l.label_id, l.source, l.{} "
-        "FROM galdb.labels l JOIN galdb.tasks t USING (task_id) "
-        "WHERE l.task_id = %(task_id)s AND l.source = ANY(%(sources)s) "
-        "ORDER BY l.galaxy_id, array_position(t.source_precedence, l.source), "
-        "l.created_at DESC, l.label_id DESC"
+        "SELECT e.galaxy_id, e.label_id, e.source, e.{} "
+        "FROM galdb.effective_labels_of(%(task_id)s, %(sources)s) e ORDER BY e.galaxy_id"
     ).format(sql.Identifier(column))
 
 
