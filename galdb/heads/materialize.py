@@ -10,6 +10,9 @@ Layout invariants:
 - the view ``galdb_tasks.<t>`` joins the current version's table with the galaxies; the
   version's tables stay after newer ones become current, so earlier versions remain
   queryable.
+- each table has one index per review-queue order (margin, entropy, confidence and each class
+  probability; uncertainty for a regression), named ``v<v>_q<i>``, so the next item of a
+  queue is an index scan however many galaxies there are.
 - table and index names are made of the version id only (no user text), so they fit
   PostgreSQL's 63 bytes for any version id and cannot collide with anything; the schema
   ``galdb_predictions`` holds nothing else.
@@ -95,6 +98,11 @@ def view_sql(task: Task, version_id: int, table: str) -> sql.Composed:
     )
 
 
+def queue_index_name(table: str, i: int) -> str:
+    """Name of a table's i-th review-queue index (``v12_q0``, ``v12_build_q0``)."""
+    return f"{table}_q{i}"
+
+
 def materialize(
     conn: psycopg.Connection,
     task: Task,
@@ -142,6 +150,12 @@ def materialize(
                 build, sql.Identifier(names.build_pkey)
             )
         )
+        for i, key in enumerate(task.kind_spec.queue_index_keys()):
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(queue_index_name(names.build, i)), build, sql.SQL(key)
+                )
+            )
         conn.execute(sql.SQL("ANALYZE {}").format(build))
         conn.commit()
         switch(conn, task, version_id, total)
@@ -185,6 +199,13 @@ def switch(conn: psycopg.Connection, task: Task, version_id: int, n_predictions:
                 sql.Identifier(SCHEMA, names.build_pkey), sql.Identifier(names.final_pkey)
             )
         )
+        for i in range(len(task.kind_spec.queue_index_keys())):
+            conn.execute(
+                sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                    sql.Identifier(SCHEMA, queue_index_name(names.build, i)),
+                    sql.Identifier(queue_index_name(names.final, i)),
+                )
+            )
         conn.execute(sql.SQL("GRANT SELECT ON {}, {} TO galdb_reader").format(final, view))
         conn.execute(
             "UPDATE galdb.head_versions SET status = 'ready', predictions_table = %s, "

@@ -224,3 +224,29 @@ def test_eight_concurrent_reviewers_never_share_a_galaxy(conn, settings, make_ta
     # every 25th correction crossed the threshold once, whoever made it
     assert len(jobs) == len(set(jobs)) == n_pred // 25
     assert np.all(np.diff(sorted(jobs)) > 0)
+
+
+def test_every_queue_order_has_its_index(conn, make_task):
+    r = make_task()
+    table = f"v{r.task.current_version}"
+    indexes = dict(
+        conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'galdb_predictions' "
+            "AND tablename = %s",
+            (table,),
+        ).fetchall()
+    )
+    keys = r.task.kind_spec.queue_index_keys()
+    assert len(indexes) == 1 + len(keys)  # the primary key and one per order
+    assert "(margin, galaxy_id)" in indexes[f"{table}_q0"]
+    assert any("p_merger DESC, galaxy_id" in d for d in indexes.values())
+    conn.execute("SET LOCAL enable_seqscan = off")  # 400 rows: the planner would rather scan
+    plan = "\n".join(
+        r[0]
+        for r in conn.execute(
+            f"EXPLAIN SELECT galaxy_id FROM galdb_predictions.{table} "
+            "ORDER BY margin ASC, galaxy_id LIMIT 5"
+        )
+    )
+    conn.rollback()
+    assert f"Scan using {table}_q0" in plan

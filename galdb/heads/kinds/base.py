@@ -177,6 +177,11 @@ class TaskKind:
 
     # review
 
+    def queue_index_keys(self) -> list[str]:
+        """Key of each index a predictions table gets, one per review-queue order
+        (:meth:`order_sql`), so the next item is an index scan even on millions of rows."""
+        raise NotImplementedError
+
     def order_sql(self, conn: psycopg.Connection, strategy: str) -> sql.Composable:
         """ORDER BY of a queue strategy over the predictions table ``p``."""
         raise NotImplementedError

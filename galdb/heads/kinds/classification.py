@@ -156,6 +156,12 @@ class Classification(TaskKind):
 
     # review
 
+    def queue_index_keys(self) -> list[str]:
+        orders = [order_by_sql(s) for s in ("margin", "entropy", "least_confident")]
+        return orders + [
+            order_by_sql("rare", rare_class_column=probability_column(c)) for c in self.classes
+        ]
+
     def order_sql(self, conn, strategy: str) -> sql.Composable:
         if strategy != "rare":
             return sql.SQL(order_by_sql(strategy))

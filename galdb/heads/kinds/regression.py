@@ -118,12 +118,15 @@ class Regression(TaskKind):
 
     # review
 
+    def queue_index_keys(self) -> list[str]:
+        return ["uncertainty DESC, galaxy_id"]
+
     def order_sql(self, conn, strategy: str) -> sql.Composable:
         if strategy == "random":
             return sql.SQL("random()")
         if strategy not in UNCERTAINTY_STRATEGIES:
             raise GaldbError(f"strategy {strategy} needs a classification task")
-        return sql.SQL("p.uncertainty DESC, galaxy_id")
+        return sql.SQL("uncertainty DESC, galaxy_id")
 
     def shown_fields(self) -> sql.Composable:
         return sql.SQL("p.value, p.uncertainty")
