@@ -59,6 +59,40 @@ def list_command(ctx: typer.Context) -> None:
     with connect(ctx.obj) as conn:
         rows = list_tasks(conn)
     print_rows(
-        ["task", "kind", "classes / unit", "catalog", "human", "propagated", "current version"],
+        [
+            "task",
+            "kind",
+            "classes / unit",
+            "catalog",
+            "human",
+            "propagated",
+            "current version",
+            "retrain after",
+        ],
         rows,
     )
+
+
+@app.command("set")
+def set_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Task name.")],
+    retrain_threshold: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Review corrections against the current version that enqueue a retrain job.",
+        ),
+    ],
+) -> None:
+    """Change a task's settings.
+
+    Example: galdb task set morphology --retrain-threshold 50
+    """
+    from galdb.db.connect import connect
+    from galdb.labels.tasks import get_task, set_retrain_threshold
+
+    with connect(ctx.obj) as conn:
+        set_retrain_threshold(conn, get_task(conn, name), retrain_threshold)
+        conn.commit()
+    console.print(f"{name}: a retrain job after {retrain_threshold} corrections")

@@ -37,7 +37,7 @@ from galdb.heads.kinds.classification import probability_column
 from galdb.jobs.queue import enqueue
 from galdb.jobs.worker import run_worker
 from galdb.labels.store import import_labels
-from galdb.labels.tasks import Task, create_task, get_task
+from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshold
 from galdb.lvm.registry import lookup
 from galdb.review.queue import QUEUE_STRATEGIES, current_predictions
 from galdb.review.session import ReviewSession
@@ -92,9 +92,7 @@ def _eval_task(conn, task: Task, seed: int) -> Task:
         description=f"galdb eval review of {task.name}",
     )
     # retraining is enqueued once per round by the evaluation itself
-    conn.execute(
-        "UPDATE galdb.tasks SET retrain_threshold = 1000000000 WHERE task_id = %s", (t.task_id,)
-    )
+    set_retrain_threshold(conn, t, 1_000_000_000)
     conn.commit()
     return t
 

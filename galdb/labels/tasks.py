@@ -148,13 +148,26 @@ def get_task(conn: psycopg.Connection, name: str) -> Task:
     return _task(row)
 
 
+def set_retrain_threshold(conn: psycopg.Connection, task: Task, corrections: int) -> None:
+    """How many review corrections against the current version enqueue a retrain job (see
+    :mod:`galdb.review.decisions`). Does not commit."""
+    if corrections < 1:
+        raise GaldbError(
+            f"a retrain threshold is a number of corrections, 1 or more: {corrections}"
+        )
+    conn.execute(
+        "UPDATE galdb.tasks SET retrain_threshold = %s WHERE task_id = %s",
+        (corrections, task.task_id),
+    )
+
+
 def list_tasks(conn: psycopg.Connection) -> list[tuple]:
     """One row per task with its label counts by source and its current head version."""
     return conn.execute(
         "SELECT t.name, t.kind, coalesce(array_to_string(t.classes, ','), t.unit, ''), "
         "count(l.*) FILTER (WHERE l.source = 'catalog'), "
         "count(l.*) FILTER (WHERE l.source = 'human'), "
-        "count(l.*) FILTER (WHERE l.source = 'propagated'), t.current_version "
-        "FROM galdb.tasks t LEFT JOIN galdb.labels l USING (task_id) "
+        "count(l.*) FILTER (WHERE l.source = 'propagated'), t.current_version, "
+        "t.retrain_threshold FROM galdb.tasks t LEFT JOIN galdb.labels l USING (task_id) "
         "GROUP BY t.task_id ORDER BY t.name"
     ).fetchall()

@@ -14,7 +14,7 @@ from galdb.heads.materialize import materialize
 from galdb.heads.versions import train_head
 from galdb.ingest.runs import release_id_of
 from galdb.labels.store import import_labels
-from galdb.labels.tasks import Task, create_task, get_task
+from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshold
 
 N = 400
 CLASSES = ("disk", "bulge", "merger")
@@ -48,10 +48,7 @@ def new_task(conn, reviewed_galaxies, *, threshold: int = 20, n_labels: int = 30
     """A new task over the module's galaxies: catalog labels, one head version, current."""
     release, record, ids, cluster, release_id = reviewed_galaxies
     task = create_task(conn, f"r_{uuid.uuid4().hex[:10]}", "classification", classes=list(CLASSES))
-    conn.execute(
-        "UPDATE galdb.tasks SET retrain_threshold = %s WHERE task_id = %s",
-        (threshold, task.task_id),
-    )
+    set_retrain_threshold(conn, task, threshold)
     picks = np.random.default_rng(1).choice(N, n_labels, replace=False)
     chunk = [(i, f"v{p:08d}", CLASSES[cluster[p]]) for i, p in enumerate(picks)]
     import_labels(conn, task, release_id, [chunk], author="catalog")

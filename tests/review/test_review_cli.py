@@ -88,3 +88,13 @@ def test_stats_give_kappa_between_reviewers(conn, settings, make_task, tmp_path,
     assert "ann" in out and "ben" in out and "100.0%" in out and "80.0%" in out
     assert "Cohen" in out and "10" in out
     assert "2 of 20 corrections toward the next retrain" in out
+
+
+def test_task_set_retrain_threshold(conn, settings, make_task, capsys):
+    r = make_task()
+    conn.commit()
+    assert main(["task", "set", r.task.name, "--retrain-threshold", "7"]) == 0
+    assert main(["task", "set", r.task.name, "--retrain-threshold", "0"]) == 2
+    capsys.readouterr()
+    assert main(["review", "stats", "--task", r.task.name]) == 0
+    assert "0 of 7 corrections toward the next retrain" in capsys.readouterr().out
