@@ -1,5 +1,6 @@
 """The end-to-end demo: simulate → ingest → cone search → SQL → pretrain → embed → search →
-a few labels → head → predictions view → label propagation.
+a few labels → head → predictions view → label propagation → a review round that crosses the
+retrain threshold → the worker publishes a new version.
 
 Runs offline on the embedded database; every step is an ordinary library call, so the demo is
 also a worked example of the API.
@@ -11,22 +12,27 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from astropy.table import Table
+
 from galdb.db import admin
 from galdb.db.connect import connect, database_url
 from galdb.db.readonly import QueryResult, run_readonly
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize
-from galdb.heads.versions import HeadVersion, train_head
+from galdb.heads.versions import HeadVersion, get_version, train_head
 from galdb.ingest import IngestSummary, ingest
+from galdb.ingest.runs import release_id_of
+from galdb.jobs.worker import run_worker
 from galdb.labels.store import catalog_chunks, import_labels
-from galdb.labels.tasks import Task, create_task, get_task
+from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshold
 from galdb.lvm import registry
 from galdb.lvm.embed import EmbedSummary, embed
 from galdb.lvm.pretrain import PretrainConfig, pretrain
 from galdb.lvm.specs import load_model
 from galdb.progress import Progress
 from galdb.propagate.run import PropagationSummary, propagate
+from galdb.review.batch import apply_decisions, decision_rows
 from galdb.search import ConeMatch, cone_search
 from galdb.search.service import Query, SearchResult, run_search
 from galdb.sim import CLASSES, simulate_release
@@ -53,6 +59,16 @@ SELECT count(*) AS propagated, round(avg(l.confidence)::numeric, 2) AS mean_conf
 FROM galdb.labels l JOIN galdb.galaxies g USING (galaxy_id) JOIN galdb.tasks t USING (task_id)
 WHERE t.name = 'morphology' AND l.source = 'propagated'
 """.strip()
+REVIEW_CORRECTIONS = 10  # the demo task's retrain threshold (fewer if fewer are wrong)
+REVIEW_QUEUE = """
+SELECT source_id, props->>'morph_class' AS truth, label FROM morphology
+WHERE release = 'demo-sim' ORDER BY margin, galaxy_id
+""".strip()
+AGREEMENT_QUERY = """
+SELECT head_version, count(*) AS n,
+       round(avg((label = props->>'morph_class')::int)::numeric, 2) AS agrees_with_truth
+FROM morphology WHERE release = 'demo-sim' GROUP BY 1
+""".strip()
 # A small backbone pretrained briefly on the demo's own cutouts (SimCLR), then used to embed.
 DEMO_PRETRAIN = PretrainConfig(
     arch="resnet10t",
@@ -62,6 +78,20 @@ DEMO_PRETRAIN = PretrainConfig(
     epochs=30,
     releases=(RELEASE,),
 )
+
+
+@dataclass
+class ReviewRound:
+    """The demo's scripted review: decisions applied, the retrain they caused, its result."""
+
+    decisions: Path
+    applied: int
+    corrections: int
+    threshold: int
+    jobs: list[int]
+    before: HeadVersion
+    after: HeadVersion
+    agreement: QueryResult
 
 
 @dataclass
@@ -82,6 +112,7 @@ class DemoResult:
     morphology: QueryResult
     propagation: PropagationSummary
     propagated: QueryResult
+    review: ReviewRound | None
 
 
 def run_demo(
@@ -139,6 +170,9 @@ def run_demo(
         conn.commit()
         materialize(conn, task, head.version_id)
         propagation = propagate(conn, database_url(settings), task, record, k=10)
+    morphology = run_readonly(settings, MORPHOLOGY_QUERY)
+    propagated = run_readonly(settings, PROPAGATED_QUERY)
+    review = _review_round(settings, out / "review_round.csv")
     return DemoResult(
         catalog,
         summary,
@@ -153,10 +187,46 @@ def run_demo(
         grid,
         head,
         n_labels,
-        run_readonly(settings, MORPHOLOGY_QUERY),
+        morphology,
         propagation,
-        run_readonly(settings, PROPAGATED_QUERY),
+        propagated,
+        review,
     )
+
+
+def _review_round(settings: Settings, path: Path) -> ReviewRound | None:
+    """A reviewer works down the margin queue answering from the simulation's truth, until
+    the corrections reach the task's retrain threshold; the decisions go in through
+    ``galdb review apply``'s service, then the worker runs the retrain job once."""
+    with connect(settings) as conn:
+        task = get_task(conn, TASK)
+        before = get_version(conn, task)
+        queue = conn.execute(REVIEW_QUEUE).fetchall()
+        wrong = sum(truth != label for _, truth, label in queue)
+        if wrong == 0:
+            return None  # the head is right everywhere: nothing to correct
+        threshold = min(REVIEW_CORRECTIONS, wrong)
+        set_retrain_threshold(conn, task, threshold)
+        conn.commit()
+        rows, corrections = [], 0
+        for source_id, truth, label in queue:
+            rows.append((source_id, truth))
+            corrections += truth != label
+            if corrections == threshold:
+                break
+        Table(rows=rows, names=("source_id", "answer")).write(path, overwrite=True)
+        summary = apply_decisions(
+            conn, task, release_id_of(conn, RELEASE),
+            decision_rows(path, "source_id", "answer", None), "demo reviewer",
+            origin=f"apply:{path.name}",
+        )  # fmt: skip
+    run_worker(settings, once=True, log=lambda _: None)
+    with connect(settings) as conn:
+        after = get_version(conn, task)
+    return ReviewRound(
+        path, summary.applied, summary.corrections, threshold, summary.jobs, before, after,
+        run_readonly(settings, AGREEMENT_QUERY),
+    )  # fmt: skip
 
 
 def _morphology_task(conn) -> Task:

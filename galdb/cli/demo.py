@@ -80,6 +80,31 @@ def demo_command(
         f"the {p.seeds} labels over the k=10 graph of the embeddings to {p.propagated} galaxies:",
     )
     print_rows(result.propagated.columns, result.propagated.rows)
+    r = result.review
+    if r is None:
+        console.print(_title("10. review"), "skipped: the head is right on every galaxy")
+        return
+    console.print(
+        _title("10. review"),
+        f"a reviewer worked down the margin queue: {r.applied} decisions "
+        f"({r.corrections} corrections, the task's threshold is {r.threshold}) applied from "
+        f"{r.decisions} as with galdb review apply; retrain job "
+        f"{', '.join(map(str, r.jobs)) or 'none'}; galdb worker --once published version "
+        f"{r.after.version_id} (was {r.before.version_id}):",
+    )
+    print_rows(
+        ["version", "labels", "cv_auc", "cv_balanced_accuracy"],
+        [
+            (v.version_id, v.n_labels, *(_metric(v, k) for k in ("cv_auc", "cv_balanced_accuracy")))
+            for v in (r.before, r.after)
+        ],
+    )
+    print_rows(r.agreement.columns, r.agreement.rows)
+
+
+def _metric(version, key: str) -> str:
+    value = version.metrics.get(key)
+    return "" if value is None else f"{value:.3f}"
 
 
 def _title(text: str):

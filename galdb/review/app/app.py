@@ -12,6 +12,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header, Input, Static
 
@@ -108,8 +109,9 @@ class ReviewApp(App):
     #main { height: 1fr; }
     #cutout { width: 44; height: 22; }
     #info { width: 1fr; padding: 0 1; }
-    #neighbours { height: 12; }
+    #neighbours { height: 13; overflow-x: auto; }
     .neighbour { width: 22; height: 12; }
+    .neighbour-image { width: 20; height: 9; }
     .neighbour Static { height: 2; }
     #status { height: 2; background: $panel; padding: 0 1; }
     #flag { width: 70; height: auto; border: thick $accent; background: $surface; }
@@ -173,17 +175,19 @@ class ReviewApp(App):
         position = (
             f"ra {item.ra:.6f}  dec {item.dec:+.6f}" if item.ra is not None else "no position"
         )
-        shown = [f"{c} = {ctx.props[c]}" for c in self.show if c in ctx.props]
-        labels = [f"{src}: {lab}" for src, lab in ctx.labels.items()] or ["none"]
+        # catalog text is shown as it is: escape anything that would read as markup
+        shown = [escape(f"{c} = {ctx.props[c]}") for c in self.show if c in ctx.props]
+        labels = [escape(f"{src}: {lab}") for src, lab in ctx.labels.items()] or ["none"]
         details.update(
             "\n".join(
                 [
-                    f"[b]{item.source_id}[/b]  ({item.release}, galaxy {item.galaxy_id})",
+                    f"[b]{escape(item.source_id)}[/b]  ({escape(item.release)}, "
+                    f"galaxy {item.galaxy_id})",
                     position,
                     *shown,
                     "",
                     f"[b]head version {item.head_version}[/b]",
-                    self.session.task.kind_spec.prediction_text(item, self.keys),
+                    escape(self.session.task.kind_spec.prediction_text(item, self.keys)),
                     "",
                     "labels: " + "; ".join(labels),
                 ]
@@ -199,7 +203,9 @@ class ReviewApp(App):
             return
         for n in self.session.neighbours(self.item, self.n_neighbours):
             image = self.image_widget(tile(n.pixels), classes="neighbour-image")
-            caption = Static(f"{n.source_id[:20]}\n{n.label or '—'} {n.similarity:.2f}")
+            caption = Static(
+                f"{n.source_id[:20]}\n{n.label or '—'} {n.similarity:.2f}", markup=False
+            )
             strip.mount(Vertical(image, caption, classes="neighbour"))
 
     def update_status(self) -> None:
