@@ -12,6 +12,7 @@ from galdb.db.connect import connect
 from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.db.settings import Settings
 from galdb.errors import GaldbError
+from galdb.ingest.runs import release_id_of
 from galdb.lvm import registry
 from galdb.lvm.pixels import PixelRef, parse_bands, pixel_columns
 from galdb.search.cone import parse_angle
@@ -95,6 +96,8 @@ def run_search(
     )
     dedup_arcsec = parse_angle(dedup) * 3600 if dedup else None
     with connect(settings) as conn:
+        if release is not None:
+            release_id_of(conn, release)  # an unknown release is an error, not 0 rows
         record = registry.lookup(conn, model)
         vector, galaxy_id, label = _query_vector(conn, record, query)
         exclude = {galaxy_id} if galaxy_id is not None else set()
@@ -130,11 +133,7 @@ def _check_column(conn, column: str, release: str | None) -> None:
     if release is None:
         release_ids, where = None, "any release"
     else:
-        row = conn.execute("SELECT release_id FROM galdb.releases WHERE name = %s", (release,))
-        found = row.fetchone()
-        if found is None:
-            return  # an unknown release matches nothing, whatever the column
-        release_ids, where = [found[0]], f"release {release!r}"
+        release_ids, where = [release_id_of(conn, release)], f"release {release!r}"
     columns = sample_columns(conn, release_ids)
     if column not in columns:
         raise GaldbError(

@@ -103,3 +103,11 @@ def test_search_bounds_on_a_text_column(release, capsys):
     assert main(args) == 1
     err = _one_line(capsys)
     assert "'morph_class'" in err and "not a number" in err
+
+
+def test_search_in_an_unknown_release_is_an_error(release, capsys):
+    name, source_id = release
+    like = f"{name}::{source_id}"
+    assert main(["search", "-m", SPEC, "--like", like, "-r", "no-such-release"]) == 1
+    err = _one_line(capsys)
+    assert "no release 'no-such-release'" in err and name in err
