@@ -10,6 +10,23 @@ worker that died: it is claimed again as a new attempt.
 decision, an ingest); it notifies ``galdb_jobs``, which PostgreSQL delivers at commit.
 The other functions are the worker's and commit themselves: each is one short transaction
 whose effect must be visible to other workers at once.
+
+Why a table of our own rather than procrastinate (weighed as the design asks; procrastinate
+3.x is a good library and does claim with SKIP LOCKED and wake with LISTEN/NOTIFY):
+
+- a job must go in with the decision that causes it, in the *caller's* transaction on the
+  caller's synchronous psycopg connection (the reviewer role's); procrastinate defers through
+  its own connector and pool, so the label, its audit row and the job would be two
+  transactions (a crash between them loses the retrain or runs it for nothing);
+- the schema must live in galdb's frozen alembic history; procrastinate manages its own
+  (about 600 lines of SQL and its own migration files), which we would copy and then follow
+  release by release;
+- a stalled job (worker killed) must be claimed again by the next worker on its own;
+  procrastinate reports stalled jobs and leaves retrying them to a periodic task we would
+  still have to write, schedule and test.
+
+What we need of a queue is small (one table, five statements here); if jobs grow into
+schedules, chains and priorities, that balance changes.
 """
 
 from __future__ import annotations
