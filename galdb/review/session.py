@@ -56,6 +56,11 @@ class ReviewSession:
     origin: str = "app"
     _ahead: list[Item] = field(default_factory=list)
 
+    @property
+    def prefetched(self) -> int:
+        """Items leased ahead: the next call returns one of them without a round trip."""
+        return len(self._ahead)
+
     def next_item(self) -> Item | None:
         """The next galaxy to review (leased to this session), or None when the queue is done."""
         if not self._ahead:
