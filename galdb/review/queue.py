@@ -11,7 +11,7 @@ them.
 
 Invariants:
 
-- a galaxy is *decided* for a task (SQL ``galdb.review_decided``) when it has a human label
+- a galaxy is *decided* for a task (SQL ``galdb.review_decided_set``) when it has a human label
   (from a label or accept decision, or imported with ``--source human``), a flag that is not
   undone (by anyone) or a skip by this reviewer that is not undone; decided galaxies are
   left out unless ``redo`` (``flagged`` instead asks for flagged ones), and the lease
@@ -81,7 +81,7 @@ def current_predictions(conn: psycopg.Connection, task: Task) -> tuple[int, sql.
     return row[0], sql.Identifier(schema or "galdb", table)
 
 
-_NOT_DECIDED = sql.SQL("NOT galdb.review_decided({task}, p.galaxy_id, {reviewer})")
+_NOT_DECIDED = sql.SQL("p.galaxy_id NOT IN (SELECT galdb.review_decided_set({task}, {reviewer}))")
 _FLAGGED = sql.SQL(
     "EXISTS (SELECT 1 FROM galdb.review_decisions d WHERE d.task_id = {task} "
     "AND d.galaxy_id = p.galaxy_id AND d.action = 'flag' AND NOT EXISTS (SELECT 1 FROM "
