@@ -40,6 +40,20 @@ def import_command(
     mapping: Annotated[
         str | None, typer.Option("--map", help="Rename labels, e.g. 0=not_ring,1=ring.")
     ] = None,
+    count_cols: Annotated[
+        str | None,
+        typer.Option(help="Vote task: columns (in FILE) of vote counts, one per answer, in order."),
+    ] = None,
+    fraction_cols: Annotated[
+        str | None,
+        typer.Option(help="Vote task: columns of vote fractions, one per answer, in order."),
+    ] = None,
+    total_col: Annotated[
+        str | None, typer.Option(help="Vote task: column of the number of votes per galaxy.")
+    ] = None,
+    total: Annotated[
+        float | None, typer.Option(help="Vote task: the same number of votes for every galaxy.")
+    ] = None,
 ) -> None:
     """Import labels for TASK, matched to galaxies of RELEASE by source id.
 
@@ -54,18 +68,45 @@ def import_command(
       galdb label import truth.csv --task sersic_n -r sim --id-col source_id --label-col sersic_n
 
       galdb label import --task ring -r rings --column ring --map 0=not_ring,1=ring
+
+      galdb label import gz.csv --task bar -r dr5 --id-col iauname --count-cols bar_yes,bar_no
+
+      galdb label import gz.csv --task bar -r dr5 --id-col iauname
+      --fraction-cols bar_yes_fraction,bar_no_fraction --total-col bar_total
     """
     from galdb.db.connect import connect
     from galdb.ingest.runs import release_id_of
-    from galdb.labels.store import catalog_chunks, file_chunks, import_labels
+    from galdb.labels.store import catalog_chunks, file_chunks, import_labels, vote_chunks
     from galdb.labels.tasks import get_task
 
     if (file is None) == (column is None):
         raise GaldbError("give either FILE (with --id-col/--label-col) or --column")
+    votes = count_cols or fraction_cols or total_col or total is not None
+    if votes and file is None:
+        raise GaldbError("--count-cols/--fraction-cols read a FILE (not --column)")
     with connect(ctx.obj) as conn, RichProgress() as progress:
         t = get_task(conn, task)
         rid = release_id_of(conn, release)
-        if file is not None:
+        if t.kind == "votes" and not votes:
+            raise GaldbError(
+                f"{task} is a vote task: give --count-cols, or --fraction-cols with "
+                "--total-col or --total"
+            )
+        if votes and t.kind != "votes":
+            raise GaldbError(f"{task} is a {t.kind} task: vote columns need a vote task")
+        if votes:
+            chunks, origin = (
+                vote_chunks(
+                    file,
+                    id_col,
+                    count_columns=count_cols.split(",") if count_cols else None,
+                    fraction_columns=fraction_cols.split(",") if fraction_cols else None,
+                    total_column=total_col,
+                    total=total,
+                ),
+                str(file),
+            )
+        elif file is not None:
             chunks, origin = file_chunks(file, id_col, label_col), str(file)
         else:
             chunks, origin = catalog_chunks(conn, rid, column), f"{release}.props.{column}"

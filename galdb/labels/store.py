@@ -141,6 +141,53 @@ def file_chunks(path, id_column: str, label_column: str) -> Iterator[Chunk]:
         row += len(table)
 
 
+def vote_chunks(
+    path,
+    id_column: str,
+    *,
+    count_columns: list[str] | None = None,
+    fraction_columns: list[str] | None = None,
+    total_column: str | None = None,
+    total: float | None = None,
+) -> Iterator[Chunk]:
+    """Chunks of (row number, id, votes) for a vote task from a catalog file: one count
+    column per answer, or one fraction column per answer with the number of votes (a column,
+    or the same ``total`` for every row). Each label is ``{"counts": […]}`` or
+    ``{"fractions": […], "total": N}`` (see :func:`galdb.heads.kinds.votes.counts_from`).
+
+    Raises
+    ------
+    GaldbError
+        Neither or both of counts and fractions; fractions without a total, or with both a
+        total column and a fixed total; a column the file lacks.
+    """
+    if bool(count_columns) == bool(fraction_columns):
+        raise GaldbError("give the votes as count columns or as fraction columns (one of them)")
+    if count_columns and (total_column or total is not None):
+        raise GaldbError("a total goes with fraction columns, not with count columns")
+    if fraction_columns and (total_column is None) == (total is None):
+        raise GaldbError(
+            "fractions need the number of votes they were measured on to weigh each galaxy: "
+            "give a total column or a fixed total (one of them)"
+        )
+    columns = list(count_columns or fraction_columns)
+    row = 1
+    for table in read_chunks(path):
+        wanted = [id_column, *columns] + ([total_column] if total_column else [])
+        for name in wanted:
+            if name not in table.colnames:
+                raise GaldbError(f"{path}: no column {name!r} (columns: {table.colnames})")
+        ids = column_values(table, id_column)
+        values = list(zip(*(column_values(table, c) for c in columns), strict=True))
+        totals = column_values(table, total_column) if total_column else [total] * len(ids)
+        chunk = []
+        for i, (sid, v, n) in enumerate(zip(ids, values, totals, strict=True)):
+            label = {"counts": list(v)} if count_columns else {"fractions": list(v), "total": n}
+            chunk.append((row + i, str(sid), label))
+        yield chunk
+        row += len(table)
+
+
 def catalog_chunks(
     conn: psycopg.Connection, release_id: int, column: str, chunk_rows: int = 50_000
 ) -> Iterator[Chunk]:

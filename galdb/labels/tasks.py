@@ -1,4 +1,5 @@
-"""Tasks: a classification over fixed classes or a regression with a unit.
+"""Tasks: a classification over fixed classes, a regression with a unit, or votes over the
+answers of one question.
 
 A task's name is also its predictions view (``galdb_tasks.<name>``) and its classes name that
 view's probability columns (``p_<class>``), so both must be plain SQL identifiers; they are
@@ -14,6 +15,7 @@ query would silently read the other object.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -158,6 +160,18 @@ def set_retrain_threshold(conn: psycopg.Connection, task: Task, corrections: int
     conn.execute(
         "UPDATE galdb.tasks SET retrain_threshold = %s WHERE task_id = %s",
         (corrections, task.task_id),
+    )
+
+
+def set_vote_weight(conn: psycopg.Connection, task: Task, weight: float) -> None:
+    """How many votes a review decision on a vote task adds to its answer (read when a
+    decision is recorded, so running review sessions use the new weight). Does not commit."""
+    if task.kind != "votes":
+        raise GaldbError(f"task {task.name} is a {task.kind} task: a vote weight needs votes")
+    if not (math.isfinite(weight) and weight > 0):
+        raise GaldbError(f"a vote weight is a number of votes, more than 0: {weight}")
+    conn.execute(
+        "UPDATE galdb.tasks SET vote_weight = %s WHERE task_id = %s", (weight, task.task_id)
     )
 
 

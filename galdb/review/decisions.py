@@ -8,8 +8,9 @@ caller's transaction (nothing here commits) it
 1. appends a row to ``galdb.review_decisions`` (reviewer, time, galaxy, task, the head version
    and prediction shown, the answer, the action, a flag reason, a note);
 2. for a label or an accept, writes the reviewer's ``human`` label (one per task, galaxy and
-   reviewer; a later answer replaces it); an undo restores the label the reviewer had before
-   the undone decision, or removes it;
+   reviewer; a later answer replaces it), as the task's kind makes it from the answer (for a
+   vote task: the task's ``vote_weight`` votes for the answer, added to the galaxy's votes);
+   an undo restores the label the reviewer had before the undone decision, or removes it;
 3. counts the corrections (labels that differ from the prediction shown, minus undone ones)
    against the task's current version and, when this decision makes the count reach a
    multiple of the task's ``retrain_threshold``, enqueues one ``retrain`` job. The count is
@@ -47,7 +48,7 @@ class Decision:
 def _answer(task: Task, answer) -> str | float:
     """A reviewer's answer as the task's kind stores it (parsed as an imported label is)."""
     try:
-        return task.kind_spec.parse_label(answer)
+        return task.kind_spec.parse_answer(answer)
     except ValueError as exc:
         raise GaldbError(f"reviewer's answer: {exc}") from None
 
@@ -108,7 +109,7 @@ def _insert(
     origin,
     undoes=None,
 ) -> int:
-    column = task.kind_spec.label_column  # answer_<column>, shown_<column>
+    column = task.kind_spec.answer_column  # answer_<column>, shown_<column>
     return conn.execute(
         sql.SQL(
             "INSERT INTO galdb.review_decisions (task_id, galaxy_id, reviewer, session, action, "
@@ -138,6 +139,8 @@ def _insert(
 
 
 def _set_label(conn, task: Task, galaxy_id: int, reviewer: str, answer, origin: str) -> None:
+    """The reviewer's human label that ``answer`` makes (the kind's: the answer itself, or
+    for a vote task the reviewer's weighted vote for it)."""
     conn.execute(
         sql.SQL(
             "INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
@@ -145,7 +148,7 @@ def _set_label(conn, task: Task, galaxy_id: int, reviewer: str, answer, origin: 
             "author) DO UPDATE SET {column} = EXCLUDED.{column}, origin = EXCLUDED.origin, "
             "created_at = now()"
         ).format(column=sql.Identifier(task.kind_spec.label_column)),
-        (task.task_id, galaxy_id, reviewer, answer, origin),
+        (task.task_id, galaxy_id, reviewer, task.kind_spec.human_label(conn, answer), origin),
     )
 
 
@@ -163,7 +166,7 @@ def undo(
             "AND (%s = '' OR d.session = %s) AND NOT EXISTS (SELECT 1 FROM "
             "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
             "ORDER BY d.decision_id DESC LIMIT 1"
-        ).format(shown=sql.Identifier(f"shown_{task.kind_spec.label_column}")),
+        ).format(shown=sql.Identifier(f"shown_{task.kind_spec.answer_column}")),
         (task.task_id, reviewer, session, session),
     ).fetchone()
     if row is None:
@@ -198,7 +201,7 @@ def _restore_label(conn, task: Task, galaxy_id: int, reviewer: str, decision_id:
             "AND d.action IN ('label', 'accept') AND NOT EXISTS (SELECT 1 FROM "
             "galdb.review_decisions u WHERE u.undoes = d.decision_id) "
             "ORDER BY d.decision_id DESC LIMIT 1"
-        ).format(answer=sql.Identifier(f"answer_{task.kind_spec.label_column}")),
+        ).format(answer=sql.Identifier(f"answer_{task.kind_spec.answer_column}")),
         (task.task_id, galaxy_id, reviewer),
     ).fetchone()
     if previous is None:

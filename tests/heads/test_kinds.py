@@ -21,7 +21,9 @@ from galdb.labels.tasks import Task, create_task, derived_identifiers
 EXAMPLES = {
     "classification": ((" elliptical", "spiral", "merger"), " spiral "),
     "regression": (None, " 1.25 "),
+    "votes": (("ring", "no_ring"), " 3, 1 "),
 }
+SPREADS = {"classification", "regression"}  # vote counts are not propagated
 
 
 def _task(kind: str) -> Task:
@@ -35,9 +37,12 @@ def _fitted(task: Task, rng):
     kind = task.kind_spec
     _, raw = EXAMPLES[task.kind]
     targets = kind.targets([kind.parse_label(raw)] * 40)
-    targets = (
-        np.arange(40) % len(task.classes) if task.classes else targets + vectors[:, 0]
-    ).astype(targets.dtype)
+    if targets.ndim == 2:  # votes: counts per answer
+        targets = targets + np.outer(vectors[:, 0] > 0, np.ones(targets.shape[1])) * [0, 5]
+    else:
+        targets = (
+            np.arange(40) % len(task.classes) if task.classes else targets + vectors[:, 0]
+        ).astype(targets.dtype)
     head = new_head(task)
     head.fit(vectors, targets, seed=0)
     return head, vectors, targets
@@ -92,7 +97,18 @@ def test_view_reads_every_prediction_column(conn, kind):
         assert name in text
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_kinds_that_do_not_spread_say_so():
+    from galdb.propagate.spreading import knn_adjacency
+
+    adjacency = knn_adjacency(np.array([0]), np.array([1]), np.array([0.9]), 2)
+    for kind in sorted(set(KINDS) - SPREADS):
+        spec = _task(kind).kind_spec
+        targets = spec.targets([spec.parse_label(EXAMPLES[kind][1])])
+        with pytest.raises(GaldbError, match="not propagated"):
+            spec.spread(adjacency, np.array([0]), targets, np.array([True, False]), 0.9)
+
+
+@pytest.mark.parametrize("kind", sorted(SPREADS))
 def test_spread_keeps_seeds_and_reaches_neighbours(kind):
     from galdb.propagate.spreading import knn_adjacency
 

@@ -13,8 +13,9 @@ from galdb.errors import GaldbError
 from galdb.heads.kinds.base import Shown, Spread, TaskKind
 from galdb.heads.kinds.classification import Classification
 from galdb.heads.kinds.regression import Regression
+from galdb.heads.kinds.votes import Votes
 
-KINDS: dict[str, type[TaskKind]] = {k.name: k for k in (Classification, Regression)}
+KINDS: dict[str, type[TaskKind]] = {k.name: k for k in (Classification, Regression, Votes)}
 
 __all__ = ["KINDS", "Shown", "Spread", "TaskKind", "kind_class"]
 

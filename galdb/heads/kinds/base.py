@@ -113,6 +113,20 @@ class TaskKind:
     def _parse(self, text: str, mapping: dict[str, str]) -> str | float:
         raise NotImplementedError
 
+    @property
+    def answer_column(self) -> str:
+        """What a review decision's answer is: ``review_decisions.answer_<it>`` and
+        ``shown_<it>`` (the label column, unless the kind answers otherwise)."""
+        return self.label_column
+
+    def parse_answer(self, raw: object) -> str | float:
+        """A reviewer's answer as stored in :attr:`answer_column` (raises ValueError)."""
+        return self.parse_label(raw)
+
+    def human_label(self, conn: psycopg.Connection, answer):
+        """The reviewer's human label (in :attr:`label_column`) that an answer makes now."""
+        return answer
+
     def targets(self, labels: list) -> np.ndarray:
         """Stored labels as head targets."""
         raise NotImplementedError
