@@ -80,6 +80,7 @@ def list_command(ctx: typer.Context) -> None:
             "propagated",
             "current version",
             "retrain after",
+            "vote weight",
         ],
         rows,
     )

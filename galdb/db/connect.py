@@ -51,13 +51,50 @@ def sqlalchemy_url(settings: Settings) -> str:
     return database_url(settings).replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-def connect(settings: Settings, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open an owner connection to galdb's database."""
+def connect(
+    settings: Settings, *, autocommit: bool = False, check_schema: bool = True
+) -> psycopg.Connection:
+    """Open an owner connection to galdb's database.
+
+    The first connection of a process to a database checks that its schema is at the
+    revision this galdb was written for (a clear error instead of missing-column tracebacks
+    after an upgrade of galdb); ``check_schema=False`` skips it (migration tests).
+    """
     url = database_url(settings)
     try:
-        return psycopg.connect(url, autocommit=autocommit)
+        conn = psycopg.connect(url, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to {_redact(url)}: {exc}") from exc
+    if check_schema and url not in _SCHEMA_CHECKED:
+        try:
+            _check_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        _SCHEMA_CHECKED.add(url)
+    return conn
+
+
+_SCHEMA_CHECKED: set[str] = set()
+
+
+def _check_schema(conn: psycopg.Connection) -> None:
+    from galdb.db.migrate import head_revision  # alembic reads its scripts: only when needed
+
+    try:
+        row = conn.execute("SELECT version_num FROM public.alembic_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = None
+    conn.rollback()
+    head = head_revision()
+    if row is None:
+        raise GaldbError("the database has no galdb schema yet: run `galdb db init`")
+    if row[0] != head:
+        raise GaldbError(
+            f"the database schema is at revision {row[0]} and this galdb needs {head}: run "
+            "`galdb db migrate` (a newer galdb may have migrated it past this one: upgrade "
+            "galdb)"
+        )
 
 
 def reader_password(settings: Settings) -> str:

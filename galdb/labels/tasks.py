@@ -182,6 +182,7 @@ def list_tasks(conn: psycopg.Connection) -> list[tuple]:
         "count(l.*) FILTER (WHERE l.source = 'catalog'), "
         "count(l.*) FILTER (WHERE l.source = 'human'), "
         "count(l.*) FILTER (WHERE l.source = 'propagated'), t.current_version, "
-        "t.retrain_threshold FROM galdb.tasks t LEFT JOIN galdb.labels l USING (task_id) "
+        "t.retrain_threshold, CASE WHEN t.kind = 'votes' THEN t.vote_weight END "
+        "FROM galdb.tasks t LEFT JOIN galdb.labels l USING (task_id) "
         "GROUP BY t.task_id ORDER BY t.name"
     ).fetchall()

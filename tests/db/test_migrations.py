@@ -15,6 +15,7 @@ from galdb.db import migrate, server
 from galdb.db.connect import connect, with_database
 from galdb.db.readonly import run_readonly
 from galdb.db.settings import Settings
+from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize
 from galdb.heads.versions import train_head
 from galdb.ingest.runs import release_id_of
@@ -38,7 +39,7 @@ def scratch_db(settings):
 def test_upgrade_from_0002_keeps_data_and_downgrade_round_trips(scratch_db):
     assert migrate.upgrade(scratch_db, "0002") == "0002"
     vectors, cluster = clustered_vectors(80, 8, 2, seed=4)
-    with connect(scratch_db) as conn:
+    with connect(scratch_db, check_schema=False) as conn:
         record, ids = store_vectors(conn, vectors, "old-release", "synthetic:old")
     assert migrate.upgrade(scratch_db) == migrate.head_revision()
     with connect(scratch_db) as conn:
@@ -94,7 +95,7 @@ def test_upgrade_from_0003_moves_predictions_into_their_namespaces(scratch_db):
     build that never finished: after 0004 the view and both versions read as before."""
     assert migrate.upgrade(scratch_db, "0003") == "0003"
     vectors, cluster = clustered_vectors(50, 8, 2, seed=5)
-    with connect(scratch_db) as conn:
+    with connect(scratch_db, check_schema=False) as conn:
         record, ids = store_vectors(conn, vectors, "release-0003", "synthetic:0003")
         task_id = conn.execute(
             "INSERT INTO galdb.tasks (name, kind, classes) VALUES ('shape', 'classification', "
@@ -131,7 +132,7 @@ def test_upgrade_from_0003_moves_predictions_into_their_namespaces(scratch_db):
         conn.commit()
 
     assert migrate.upgrade(scratch_db, "0004") == "0004"
-    with connect(scratch_db) as conn:  # a new session, with the new search_path
+    with connect(scratch_db, check_schema=False) as conn:  # a new session, with the new search_path
         assert conn.execute("SELECT count(*), min(head_version) FROM shape").fetchone() == (
             50,
             versions[1],
@@ -178,7 +179,7 @@ def test_upgrade_from_0003_moves_predictions_into_their_namespaces(scratch_db):
 
     # and back: 0003's names again, the view on the current (new) version
     assert migrate.downgrade(scratch_db, "0003") == "0003"
-    with connect(scratch_db) as conn:
+    with connect(scratch_db, check_schema=False) as conn:
         assert conn.execute("SELECT count(*) FROM galdb.shape").fetchone()[0] == 50
         assert (
             conn.execute(f"SELECT count(*) FROM galdb.predictions_shape_v{versions[0]}").fetchone()[
@@ -188,3 +189,14 @@ def test_upgrade_from_0003_moves_predictions_into_their_namespaces(scratch_db):
         )
         assert conn.execute("SHOW search_path").fetchone()[0] == '"$user", public, galdb'
     assert migrate.upgrade(scratch_db) == migrate.head_revision()
+
+
+def test_a_database_behind_this_galdb_is_a_clear_error(scratch_db):
+    with pytest.raises(GaldbError, match="no galdb schema yet: run `galdb db init`"):
+        connect(scratch_db)
+    assert migrate.upgrade(scratch_db, "0005") == "0005"
+    with pytest.raises(GaldbError, match="revision 0005 and this galdb needs .*galdb db migrate"):
+        connect(scratch_db)
+    migrate.upgrade(scratch_db)
+    with connect(scratch_db) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
