@@ -159,7 +159,8 @@ def _redact(url: str) -> str:
 _SESSION_ENDED = frozenset({"57P01", "57P02", "57P03", "57P05"})
 _CANNOT_CONNECT = ("connection failed", "connection is bad")
 # torch re-raises a DataLoader worker's exception as the same class with the worker's
-# traceback as message; its last line is "module.Class: message".
+# traceback as message; it ends with "module.Class: message", whose message may go on over
+# further lines (libpq's "server closed the connection unexpectedly" does).
 _WORKER_LAST_LINE = re.compile(r"^[\w.]+: ")
 
 
@@ -193,8 +194,10 @@ def _chain(exc: BaseException, *, implicit: bool = True) -> Iterator[BaseExcepti
 
 def _reason(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if len(lines) > 1 and "Original Traceback" in lines[1]:
-        return _WORKER_LAST_LINE.sub("", lines[-1])  # the error a DataLoader worker raised
+    if len(lines) > 1 and "Original Traceback" in lines[1]:  # the error a worker raised
+        starts = [i for i, line in enumerate(lines) if _WORKER_LAST_LINE.match(line)]
+        tail = lines[starts[-1] :] if starts else lines[-1:]
+        return _WORKER_LAST_LINE.sub("", " ".join(tail))
     return " ".join(lines) or type(exc).__name__
 
 
