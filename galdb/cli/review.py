@@ -8,11 +8,7 @@ import typer
 from galdb.cli.options import OptionalRelease, Release, Task
 from galdb.cli.output import console, err_console, print_rows
 
-app = typer.Typer(
-    help="Review a task's predictions: the app (galdb review --task T --reviewer NAME), "
-    "decisions made elsewhere (apply), the audit (export) and agreement (stats).",
-    invoke_without_command=True,
-)
+app = typer.Typer(invoke_without_command=True)  # help: the callback's docstring
 
 Reviewer = Annotated[
     str | None, typer.Option("--reviewer", help="Your name; every decision records it.")
@@ -51,10 +47,13 @@ def review_app(
     show: Annotated[str, typer.Option(help="Catalog columns to show, comma-separated.")] = "",
     redo: Annotated[bool, typer.Option(help="Also galaxies already decided.")] = False,
 ) -> None:
-    """Open the review app on a task's queue (when no subcommand is given).
+    """Review a task's predictions: with no subcommand, open the review app on the task's
+    queue; apply decisions made elsewhere, export the audit, agreement stats, or serve the app
+    to a browser.
 
-    Keys: a digit or a class's initial labels it (a number for a regression), Enter accepts
-    the prediction, f flags, s skips, u undoes, n shows more neighbours, ? help, q quits.
+    Keys in the app: a digit or a class's initial labels it (a number for a regression),
+    Enter accepts the prediction, f flags, s skips, u undoes, n shows more neighbours, ? help,
+    q quits.
 
     Examples:
 
