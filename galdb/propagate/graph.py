@@ -5,14 +5,31 @@ it covers, building/ready); ``galdb.knn_neighbours`` one row per galaxy with its
 nearest other galaxies, nearest first, and their cosine similarities. Building runs the
 HNSW query for a page of galaxies inside PostgreSQL (no vector leaves the server) and
 commits page by page, so an interrupted build resumes where it stopped; several workers
-take disjoint residue classes of galaxy_id. A ready graph is reused until the model's
-embeddings change (their count differs); then a new one is built and replaces it.
+take disjoint residue classes of galaxy_id.
+
+A ready graph is kept up to date with the model's embeddings (:func:`ensure_graph`):
+
+- same count: reused as it is;
+- embeddings only added (more embeddings than the graph covers, and every galaxy with a
+  row still embedded): **extended** in place. Each page of new galaxies gets its rows from
+  the HNSW query of a build (at the graph's ef_search or more), asking for ``REACH * k``
+  neighbours instead of k: the k nearest become the row, and, in the same transaction,
+  every galaxy of the graph among the ``REACH * k`` takes the new galaxy in if it is closer
+  than that galaxy's k-th neighbour (whose k-th is dropped). This is the reverse-candidate
+  approximation (an old galaxy that gains a new neighbour ``g`` is among ``g``'s own
+  nearest), widened because kNN is far from symmetric in many dimensions. A page's rows
+  and its updates commit together, so a galaxy has a row exactly when its updates are
+  done: an interrupted extension continues with the galaxies still lacking a row, and
+  re-running it changes nothing. ``n_embeddings`` is set at the end;
+- anything else (embeddings removed, galaxies missing from the partition): a new graph is
+  built and replaces the old one.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import psycopg
@@ -22,41 +39,170 @@ from galdb.lvm.registry import ModelRecord, ensure_index
 from galdb.lvm.vectors import count_embeddings
 
 PAGE = 500
+# An extension asks the HNSW index for REACH * k neighbours of each new galaxy: its row keeps
+# the k nearest, and all of them are the old rows it may enter. With reach k alone (the
+# textbook reverse-candidate rule) only ~40 % of the old rows a new galaxy belongs in are
+# found on clustered 16-512-d vectors, because kNN is far from symmetric there; 10 k finds
+# 95-99 % (measured with exact kNN). hnsw.ef_search cannot exceed 1000.
+REACH = 10
+MAX_REACH = 999
 
 
 @dataclass(frozen=True)
 class Graph:
+    """A ready kNN graph, and what :func:`ensure_graph` did to get it.
+
+    ``mode`` is ``"reused"`` (it already covered every embedding), ``"extended"`` (rows were
+    added for new embeddings and old rows updated) or ``"built"`` (built from scratch, or an
+    interrupted build resumed).
+    """
+
     graph_id: int
     model_id: int
     k: int
     n_embeddings: int
-    reused: bool
+    mode: Literal["reused", "extended", "built"]
+
+    @property
+    def reused(self) -> bool:
+        """Whether the graph was used as it was found."""
+        return self.mode == "reused"
 
 
-def neighbours_sql(record: ModelRecord, k: int) -> str:
-    """Insert the k nearest neighbours of the next page of galaxies of worker ``w`` of ``W``.
+def _page_sql(record: ModelRecord) -> str:
+    """The next page of galaxies of worker ``w`` of ``W`` that have no row in the graph.
 
-    Parameters: graph, after, workers, worker, page. The HNSW scan asks for k+1 rows and
-    drops the galaxy itself.
+    Parameters: graph, after, workers, worker, page.
     """
+    return (
+        f"SELECT e.galaxy_id, e.embedding FROM galdb.{record.partition} e "
+        f"WHERE e.model_id = {int(record.model_id)} AND e.galaxy_id > %(after)s "
+        "AND e.galaxy_id %% %(workers)s = %(worker)s "
+        "AND NOT EXISTS (SELECT 1 FROM galdb.knn_neighbours d "
+        "                WHERE d.graph_id = %(graph)s AND d.galaxy_id = e.galaxy_id) "
+        "ORDER BY e.galaxy_id LIMIT %(page)s"
+    )
+
+
+def _nearest_sql(record: ModelRecord, limit: int) -> str:
+    """A LATERAL subquery: ``ids`` and ``sims`` of the ``limit`` nearest other galaxies of
+    ``q`` (nearest first). The HNSW scan asks for limit+1 rows and drops ``q`` itself."""
     vec = f"halfvec({record.embedding_dim})"
     table = f"galdb.{record.partition}"
     return (
+        f"SELECT (array_agg(s.galaxy_id ORDER BY s.d) FILTER (WHERE s.galaxy_id <> q.galaxy_id))"
+        f"[1:{limit}] AS ids, (array_agg((1 - s.d)::real ORDER BY s.d) FILTER "
+        f"(WHERE s.galaxy_id <> q.galaxy_id))[1:{limit}] AS sims FROM ("
+        f"  SELECT c.galaxy_id, c.embedding::{vec} <=> q.embedding::{vec} AS d FROM {table} c "
+        f"  ORDER BY c.embedding::{vec} <=> q.embedding::{vec} LIMIT {limit + 1}) s"
+    )
+
+
+def neighbours_sql(record: ModelRecord, k: int) -> str:
+    """Insert the k nearest neighbours of the next page of galaxies of worker ``w`` of ``W``
+    that have no row in the graph; return their ids.
+
+    Parameters: graph, after, workers, worker, page.
+    """
+    return (
         "INSERT INTO galdb.knn_neighbours (graph_id, galaxy_id, neighbour_ids, similarities) "
-        "SELECT %(graph)s, q.galaxy_id, n.ids, n.sims FROM ("
-        f"  SELECT e.galaxy_id, e.embedding FROM {table} e "
-        "   WHERE e.galaxy_id > %(after)s AND e.galaxy_id %% %(workers)s = %(worker)s "
-        "   AND NOT EXISTS (SELECT 1 FROM galdb.knn_neighbours d "
-        "                   WHERE d.graph_id = %(graph)s AND d.galaxy_id = e.galaxy_id) "
-        "   ORDER BY e.galaxy_id LIMIT %(page)s) q "
-        "CROSS JOIN LATERAL ("
-        f"  SELECT (array_agg(s.galaxy_id ORDER BY s.d) FILTER (WHERE s.galaxy_id <> q.galaxy_id))"
-        f"[1:{k}] AS ids, (array_agg((1 - s.d)::real ORDER BY s.d) FILTER "
-        f"(WHERE s.galaxy_id <> q.galaxy_id))[1:{k}] AS sims FROM ("
-        f"    SELECT c.galaxy_id, c.embedding::{vec} <=> q.embedding::{vec} AS d FROM {table} c "
-        f"    ORDER BY c.embedding::{vec} <=> q.embedding::{vec} LIMIT {k + 1}) s) n "
+        f"SELECT %(graph)s, q.galaxy_id, n.ids, n.sims FROM ({_page_sql(record)}) q "
+        f"CROSS JOIN LATERAL ({_nearest_sql(record, k)}) n "
         "WHERE n.ids IS NOT NULL RETURNING galaxy_id"
     )
+
+
+def extend_page_sql(record: ModelRecord, k: int, reach: int) -> str:
+    """Like :func:`neighbours_sql` for an extension: one HNSW query per new galaxy asks for
+    its ``reach`` (>= k) nearest; the k nearest become its row, and all ``reach`` come back
+    (id, ids, sims) as the galaxies whose rows it may enter.
+
+    Parameters: graph, after, workers, worker, page.
+    """
+    return (
+        "WITH q AS MATERIALIZED ("
+        f"  SELECT q.galaxy_id, n.ids, n.sims FROM ({_page_sql(record)}) q "
+        f"  CROSS JOIN LATERAL ({_nearest_sql(record, reach)}) n WHERE n.ids IS NOT NULL), "
+        "ins AS (INSERT INTO galdb.knn_neighbours (graph_id, galaxy_id, neighbour_ids, "
+        f"  similarities) SELECT %(graph)s, galaxy_id, ids[1:{k}], sims[1:{k}] FROM q) "
+        "SELECT galaxy_id, ids, sims FROM q"
+    )
+
+
+def reverse_candidates_sql(record: ModelRecord, reach: int) -> str:
+    """The ``reach`` nearest (id, ids, sims) of the galaxies ``%(new)s``, as
+    :func:`extend_page_sql` returns them, without writing anything."""
+    return (
+        f"SELECT q.galaxy_id, n.ids, n.sims FROM galdb.{record.partition} q "
+        f"CROSS JOIN LATERAL ({_nearest_sql(record, reach)}) n "
+        f"WHERE q.model_id = {int(record.model_id)} AND q.galaxy_id = ANY(%(new)s) "
+        "AND n.ids IS NOT NULL"
+    )
+
+
+def _gain_sql(k: int, columns: str = "c.h, c.g, c.s") -> str:
+    """``(h, g, s)`` of the candidate triples ``%(h)s, %(g)s, %(s)s`` (new galaxy ``g`` at
+    similarity ``s`` of graph row ``h``) where ``g`` should enter ``h``'s list: it is not
+    there yet and is closer than ``h``'s k-th neighbour (or ``h`` has fewer than k)."""
+    return (
+        f"SELECT {columns} FROM unnest(%(h)s::int8[], %(g)s::int8[], %(s)s::real[]) "
+        "AS c(h, g, s) JOIN galdb.knn_neighbours t "
+        "ON t.graph_id = %(graph)s AND t.galaxy_id = c.h "
+        "WHERE c.g <> ALL (t.neighbour_ids) "
+        f"AND (cardinality(t.similarities) < {k} OR c.s > t.similarities[{k}])"
+    )
+
+
+def reverse_lock_sql(k: int) -> str:
+    """Lock, in galaxy_id order, the graph rows that candidate triples would enter, and
+    return those triples.
+
+    Taking the locks in one order lets several workers update overlapping rows without
+    deadlocks. Other workers' commits only make lists closer, so a triple that does not
+    qualify now never will; :func:`reverse_update_sql` re-checks the locked ones.
+    """
+    return _gain_sql(k, "t.galaxy_id, c.g, c.s") + " ORDER BY t.galaxy_id FOR UPDATE OF t"
+
+
+def reverse_update_sql(k: int) -> str:
+    """Insert each new galaxy of the (locked) triples into the lists it is closer to than
+    their k-th neighbour, in order, keeping the k nearest. Set-based: one statement for a
+    page. Parameters: graph, h, g, s."""
+    return (
+        f"WITH gain AS ({_gain_sql(k)}) "
+        "UPDATE galdb.knn_neighbours t SET neighbour_ids = m.ids, similarities = m.sims FROM ("
+        f"  SELECT x.h, (array_agg(x.id ORDER BY x.s DESC, x.id))[1:{k}] AS ids, "
+        f"  (array_agg(x.s ORDER BY x.s DESC, x.id))[1:{k}] AS sims FROM ("
+        "    SELECT o.galaxy_id AS h, u.id, u.s FROM galdb.knn_neighbours o "
+        "    CROSS JOIN LATERAL unnest(o.neighbour_ids, o.similarities) AS u(id, s) "
+        "    WHERE o.graph_id = %(graph)s AND o.galaxy_id IN (SELECT h FROM gain) "
+        "    UNION ALL SELECT h, g, s FROM gain) x "
+        "  GROUP BY x.h) m "
+        "WHERE t.graph_id = %(graph)s AND t.galaxy_id = m.h"
+    )
+
+
+def enter_rows(conn: psycopg.Connection, graph_id: int, k: int, candidates: list[tuple]) -> int:
+    """Put new galaxies into the graph rows they are closer to than those rows' k-th.
+
+    ``candidates`` are ``(g, ids, sims)``: new galaxy ``g`` and the galaxies nearest to it
+    with their similarities (what :func:`extend_page_sql` returns). Locks, then updates the
+    rows; returns how many rows changed. Does not commit.
+    """
+    h, g, s = [], [], []
+    for galaxy, ids, sims in candidates:
+        h.extend(ids)
+        g.extend([galaxy] * len(ids))
+        s.extend(sims)
+    if not h:
+        return 0
+    params = {"graph": graph_id, "h": h, "g": g, "s": s}
+    locked = conn.execute(reverse_lock_sql(k), params).fetchall()
+    if not locked:
+        return 0
+    h, g, s = (list(column) for column in zip(*locked, strict=True))
+    params = {"graph": graph_id, "h": h, "g": g, "s": s}
+    return conn.execute(reverse_update_sql(k), params).rowcount
 
 
 def ensure_graph(
@@ -70,22 +216,34 @@ def ensure_graph(
     rebuild: bool = False,
     progress=None,
 ) -> Graph:
-    """The model's ready k-graph if it still covers every embedding, else build (or resume
-    building) one. ``url`` lets workers open their own connections."""
+    """The model's ready k-graph, brought up to date with its embeddings.
+
+    Reused if it covers every embedding; extended if embeddings were only added; else
+    a new graph is built (or an interrupted build resumed) and replaces it (see the module
+    docstring). ``rebuild`` forces a new build. ``url`` lets workers open their own
+    connections.
+
+    Commits: building and extending commit page by page (a page's rows, and for an
+    extension the old rows it updates, in one transaction), so an interrupted run resumes
+    where it stopped; the graph's ``n_embeddings`` (and ``ready`` for a build) is set last.
+    """
     ef_search = ef_search or max(40, 2 * (k + 1))
     n = count_embeddings(conn, record)
     ready = conn.execute(
-        "SELECT graph_id, n_embeddings FROM galdb.knn_graphs WHERE model_id = %s AND k = %s "
-        "AND status = 'ready' ORDER BY graph_id DESC LIMIT 1",
+        "SELECT graph_id, n_embeddings, ef_search FROM galdb.knn_graphs "
+        "WHERE model_id = %s AND k = %s AND status = 'ready' ORDER BY graph_id DESC LIMIT 1",
         (record.model_id, k),
     ).fetchone()
     if ready and ready[1] == n and not rebuild:
-        return Graph(ready[0], record.model_id, k, n, reused=True)
+        return Graph(ready[0], record.model_id, k, n, "reused")
     building = conn.execute(
         "SELECT graph_id FROM galdb.knn_graphs WHERE model_id = %s AND k = %s "
         "AND status = 'building' ORDER BY graph_id DESC LIMIT 1",
         (record.model_id, k),
     ).fetchone()
+    if ready and not building and not rebuild and n > ready[1]:
+        if _only_added(conn, record, ready[0]):
+            return _extend(conn, url, record, k, ready[0], ready[2], workers, progress)
     if building and not rebuild:
         graph_id = building[0]
     else:
@@ -96,19 +254,11 @@ def ensure_graph(
         ).fetchone()[0]
     ensure_index(conn, record)
     conn.commit()
-    done = conn.execute(
-        "SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s", (graph_id,)
-    ).fetchone()[0]
+    done = _rows(conn, graph_id)
     if progress is not None:
         progress.start(n, f"kNN graph k={k} of model {record.model_id}")
         progress.advance(done)
-    query = neighbours_sql(record, k)
-    with ThreadPoolExecutor(workers) as pool:
-        for future in [
-            pool.submit(_build_part, url, query, graph_id, ef_search, workers, w, progress)
-            for w in range(workers)
-        ]:
-            future.result()
+    _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=False)
     with conn.transaction():
         conn.execute(
             "UPDATE galdb.knn_graphs SET status = 'ready', built_at = now(), n_embeddings = "
@@ -121,17 +271,71 @@ def ensure_graph(
             (record.model_id, k, graph_id),
         )
     conn.commit()
-    return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), reused=False)
+    return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "built")
 
 
-def _build_part(url, query, graph_id, ef_search, workers, worker, progress) -> None:
+def only_added_sql(record: ModelRecord) -> str:
+    """Count the galaxies with a row in graph ``%s`` that are no longer embedded."""
+    return (
+        "SELECT count(*) FROM galdb.knn_neighbours d WHERE d.graph_id = %s AND NOT EXISTS "
+        f"(SELECT 1 FROM galdb.{record.partition} e "
+        f"WHERE e.model_id = {int(record.model_id)} AND e.galaxy_id = d.galaxy_id)"
+    )
+
+
+def _only_added(conn: psycopg.Connection, record: ModelRecord, graph_id: int) -> bool:
+    return conn.execute(only_added_sql(record), (graph_id,)).fetchone()[0] == 0
+
+
+def _rows(conn: psycopg.Connection, graph_id: int) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s", (graph_id,)
+    ).fetchone()[0]
+
+
+def _extend(conn, url, record, k, graph_id, ef_search, workers, progress) -> Graph:
+    """Rows for the embedded galaxies without one, and the old rows they enter."""
+    ensure_index(conn, record)
+    conn.commit()
+    if progress is not None:
+        missing = count_embeddings(conn, record) - _rows(conn, graph_id)
+        progress.start(missing, f"extending kNN graph {graph_id} (k={k})")
+    _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=True)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE galdb.knn_graphs SET built_at = now(), n_embeddings = "
+            "(SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s) WHERE graph_id = %s",
+            (graph_id, graph_id),
+        )
+    conn.commit()
+    return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "extended")
+
+
+def _run_pages(url, record, k, graph_id, ef_search, workers, progress, *, extend) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [
+            pool.submit(
+                _build_part, url, record, k, graph_id, ef_search, workers, w, progress, extend
+            )
+            for w in range(workers)
+        ]:
+            future.result()
+
+
+def _build_part(url, record, k, graph_id, ef_search, workers, worker, progress, extend) -> None:
+    """Worker ``worker``'s pages: rows for its galaxies lacking one (and, when ``extend``,
+    the old rows they enter), one transaction per page."""
+    reach = min(REACH * k, MAX_REACH) if extend else k
+    query = extend_page_sql(record, k, reach) if extend else neighbours_sql(record, k)
     with psycopg.connect(url) as conn:
-        conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        conn.execute(f"SET hnsw.ef_search = {int(max(ef_search, reach + 1))}")
         conn.execute("SET hnsw.iterative_scan = off")
         conn.commit()
         after = -1
         params = {"graph": graph_id, "workers": workers, "worker": worker, "page": PAGE}
         while rows := conn.execute(query, params | {"after": after}).fetchall():
+            if extend:
+                enter_rows(conn, graph_id, k, rows)
             conn.commit()
             after = max(r[0] for r in rows)
             if progress is not None:
