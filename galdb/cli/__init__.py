@@ -19,7 +19,9 @@ from galdb.cli import (
     jobs,
     label,
     lvm,
+    pipeline,
     propagate,
+    release,
     review,
     search,
     simulate,
@@ -63,6 +65,8 @@ app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
 app.add_typer(evaluate.app, name="eval")
 for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs, review):
+    module.register(app)
+for module in (pipeline, release):
     module.register(app)
 
 

@@ -31,6 +31,9 @@ def ingest_command(
         str, typer.Option(help="Text encoding of a CSV catalog, e.g. latin-1.")
     ] = "utf-8",
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="Enqueue the ingest as a job for `galdb worker`.")
+    ] = False,
 ) -> None:
     """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
 
@@ -46,8 +49,28 @@ def ingest_command(
       galdb ingest ssl_legacysurvey.h5 --release ssl-south
 
       galdb ingest old_catalog.csv --release legacy --encoding latin-1
+
+      galdb ingest dr10/cutouts/ --release dr10-south --queue
+
+    With an active pipeline (galdb pipeline set), a successful ingest enqueues its first
+    stage for `galdb worker`; --queue makes the ingest itself a job.
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
+    if queue:
+        _enqueue(
+            ctx,
+            path,
+            release,
+            catalog,
+            columns,
+            fmt=fmt,
+            survey=survey,
+            pixel_scale=pixel_scale,
+            bands=bands,
+            encoding=encoding,
+            batch_size=batch_size,
+        )
+        return
     with connect(ctx.obj) as conn, RichProgress() as progress:
         summary = ingest(
             conn,
@@ -63,9 +86,33 @@ def ingest_command(
             batch_size=batch_size,
             progress=progress,
         )
-    _print_summary(summary)
-    if not summary.stored_anything:
-        raise IngestFailed(f"nothing from {path} could be ingested (see the problems above)")
+        _print_summary(summary)
+        if not summary.stored_anything:
+            raise IngestFailed(f"nothing from {path} could be ingested (see the problems above)")
+        _start_pipelines(conn, summary)
+
+
+def _enqueue(ctx, path, release, catalog, columns, **options) -> None:
+    from galdb.jobs.ingest import enqueue_ingest
+
+    with connect(ctx.obj) as conn:
+        job_id = enqueue_ingest(conn, path, release, catalog=catalog, columns=columns, **options)
+        conn.commit()
+    console.print(f"ingest of {path} into {release!r} queued as job {job_id} (galdb worker)")
+
+
+def _start_pipelines(conn, s: IngestSummary) -> None:
+    from galdb.ingest.runs import release_id_of
+    from galdb.jobs.pipelines import start
+
+    started = start(conn, s.release, release_id_of(conn, s.release), s.run_id)
+    conn.commit()
+    for pipeline_id, job_id in started:
+        console.print(
+            f"pipeline {pipeline_id}: embed job {job_id} queued (galdb release status {s.release})"
+            if job_id
+            else f"pipeline {pipeline_id}: already queued for run {s.run_id}"
+        )
 
 
 def _print_summary(s: IngestSummary) -> None:

@@ -218,3 +218,62 @@ def switch(conn: psycopg.Connection, task: Task, version_id: int, n_predictions:
             (version_id, task.task_id),
         )
     conn.commit()
+
+
+def predict_missing(
+    conn: psycopg.Connection, task: Task, version_id: int, *, chunk_rows: int = CHUNK_ROWS
+) -> int:
+    """Add rows to a ready version's live table for the embedded galaxies of its model that
+    have none (galaxies embedded after it was materialized); return how many were added.
+
+    No new version: the rows are the version's own head applied to the new vectors, so the
+    table stays what :func:`materialize` would have written. Commits once per chunk; safe
+    because each chunk adds complete rows for galaxies the table lacked (readers of the task's
+    view see some of the new galaxies, never a partial row), and idempotent: rows go through
+    a staging table and ``ON CONFLICT DO NOTHING``, so a rerun, or two at once, adds each
+    galaxy once. ``head_versions.n_predictions`` is updated with each chunk.
+    """
+    row = conn.execute(
+        "SELECT status, predictions_table FROM galdb.head_versions "
+        "WHERE version_id = %s AND task_id = %s",
+        (version_id, task.task_id),
+    ).fetchone()
+    if row is None or row[0] != "ready" or row[1] is None:
+        raise GaldbError(
+            f"head version {version_id} of {task.name} is not a ready version with predictions"
+        )
+    head, model_id = load_version_head(conn, task, version_id)
+    record = lookup(conn, str(model_id))
+    names = table_names(version_id)
+    live = sql.Identifier(SCHEMA, names.final)
+    missing = sql.SQL("NOT EXISTS (SELECT 1 FROM {} p WHERE p.galaxy_id = e.galaxy_id)").format(
+        live
+    )
+    columns = [name for name, _ in prediction_columns(task)]
+    types = [pgtype for _, pgtype in prediction_columns(task)]
+    stage = f"{names.final}_missing"
+    added = 0
+    for ids, vectors in iter_embeddings(
+        conn, record, where=missing.as_string(conn), chunk_rows=chunk_rows
+    ):
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+                sql.Identifier(stage), live
+            )
+        )
+        values = [ids, *head.prediction_columns(vectors).values()]
+        copy_columns(conn, stage, columns, list(zip(values, types, strict=True)))
+        added += conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT (galaxy_id) DO NOTHING").format(
+                live, sql.Identifier(stage)
+            )
+        ).rowcount
+        conn.execute(
+            sql.SQL(
+                "UPDATE galdb.head_versions SET n_predictions = (SELECT count(*) FROM {}) "
+                "WHERE version_id = %s"
+            ).format(live),
+            (version_id,),
+        )
+        conn.commit()
+    return added

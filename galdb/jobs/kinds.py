@@ -1,5 +1,7 @@
-"""The registry of job kinds: a kind is a name and a function ``run(conn, job) -> result``.
+"""The registry of job kinds: a kind is a name and a function
+``run(conn, job, settings) -> result``.
 
+``settings`` lets a handler open connections of its own (embedding readers, graph builders).
 Adding a kind is one module with a ``run`` function and one line here.
 """
 
@@ -7,6 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from galdb.jobs import retrain
+from galdb.jobs import embed, graph, ingest, predict, propagate, retrain
 
-KINDS: dict[str, Callable] = {"retrain": retrain.run}
+KINDS: dict[str, Callable] = {
+    "retrain": retrain.run,
+    "ingest": ingest.run,
+    "embed": embed.run,
+    "predict": predict.run,
+    "graph": graph.run,
+    "propagate": propagate.run,
+}

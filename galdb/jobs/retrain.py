@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import psycopg
 
+from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize
 from galdb.heads.versions import get_version, train_head
@@ -19,7 +20,7 @@ from galdb.labels.tasks import get_task
 from galdb.lvm.registry import lookup
 
 
-def run(conn: psycopg.Connection, job: Job) -> dict:
+def run(conn: psycopg.Connection, job: Job, settings: Settings) -> dict:
     task = get_task(conn, job.payload["task"])
     version_id = job.progress.get("version_id")
     if version_id is None:

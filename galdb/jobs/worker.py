@@ -5,6 +5,9 @@ whose backoff ends, or whose worker died, is picked up without a notification. W
 runs, a thread with its own connection updates the job's heartbeat; if the job was cancelled
 (or reclaimed after a stall), the heartbeat thread sees it and the job's result is not
 recorded. A handler's exception becomes the job's error and a retry with backoff.
+
+A handler may enqueue follow-up jobs on the connection it is given without committing them
+(pipeline stages do): :func:`galdb.jobs.queue.finish` commits them with the job's completion.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def run_one(
                 handler = KINDS.get(job.kind)
                 if handler is None:
                     raise RuntimeError(f"no job kind {job.kind!r} (known: {', '.join(KINDS)})")
-                result = handler(conn, job)
+                result = handler(conn, job, settings)
             except Exception as exc:  # the job's failure, not the worker's
                 conn.rollback()
                 text = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
