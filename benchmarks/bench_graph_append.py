@@ -1,0 +1,198 @@
+"""Adding galaxies to a kNN graph: incremental extension against a full rebuild, same data.
+
+Steps, all in one run against one fresh embedded server:
+
+1. ``--n`` clustered ``--dim`` vectors (:func:`galdb.datasets.vectors.clustered_vectors`,
+   ``--clusters`` centres) are stored under a pseudo-model, its HNSW index is built and its
+   k-graph built with :func:`galdb.propagate.graph.ensure_graph` (``--workers``
+   connections). Setup: printed, not compared.
+2. ``--add`` more vectors from the same distribution are stored under the same model (a
+   second release), as an ingest + embed of a new release would leave them.
+3. **Timed**: ``ensure_graph`` again, which extends the graph in place (rows for the new
+   galaxies, updates of the old rows they enter).
+4. **Timed**: ``ensure_graph(rebuild=True)`` on the same data: a full pgvector build.
+5. Recall@k of both graphs against exact kNN (numpy, brute force over all vectors) on
+   ``--sample`` old galaxies and ``--sample`` new ones drawn at random, and the recall of
+   both graphs combined in the proportion of old and new galaxies.
+
+    python benchmarks/bench_graph_append.py --n 300000 --add 10000
+    python benchmarks/bench_graph_append.py --n 20000 --add 1000     # smoke run (~1 min)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from _common import (
+    LogProgress,
+    command_line,
+    embedded_server,
+    log,
+    machine,
+    parser,
+    print_table,
+    verdict,
+)
+
+from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.db.connect import connect, database_url
+from galdb.lvm.registry import ensure_index
+from galdb.propagate.graph import ensure_graph
+
+RELEASE, SPEC = "bench-graph-append", "synthetic:bench-graph-append"
+TARGET_RECALL_RATIO = 0.99
+
+
+def parse_args():
+    p = parser(__doc__.splitlines()[0])
+    p.set_defaults(n=300_000)
+    p.add_argument("--add", type=int, default=10_000, help="galaxies added (default 10,000)")
+    p.add_argument("--k", type=int, default=15, help="neighbours per galaxy (default 15)")
+    p.add_argument("--dim", type=int, default=128, help="vector width (default 128)")
+    p.add_argument("--clusters", type=int, default=20, help="cluster centres (default 20)")
+    p.add_argument("--spread", type=float, default=0.5, help="cluster width (default 0.5)")
+    p.add_argument("--workers", type=int, default=2, help="ensure_graph workers (default 2)")
+    p.add_argument("--sample", type=int, default=1000, help="old and new galaxies checked")
+    return p.parse_args()
+
+
+def graph_lists(conn, graph_id: int, galaxy_ids: np.ndarray) -> list[list[int]]:
+    rows = conn.execute(
+        "SELECT galaxy_id, neighbour_ids FROM galdb.knn_neighbours "
+        "WHERE graph_id = %s AND galaxy_id = ANY(%s)",
+        (graph_id, galaxy_ids.tolist()),
+    ).fetchall()
+    found = dict(rows)
+    return [found.get(int(g), []) for g in galaxy_ids]
+
+
+def exact(vectors: np.ndarray, ids: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Galaxy ids of the exact k nearest of each of ``rows`` (row indices of ``vectors``)."""
+    out = np.empty((len(rows), k), np.int64)
+    for start in range(0, len(rows), 200):
+        part = rows[start : start + 200]
+        sims = vectors[part] @ vectors.T
+        sims[np.arange(len(part)), part] = -np.inf
+        top = np.argpartition(-sims, k, axis=1)[:, :k]
+        out[start : start + len(part)] = ids[top]
+    return out
+
+
+def recall(lists: list[list[int]], truth: np.ndarray) -> float:
+    k = truth.shape[1]
+    return float(np.mean([len(set(g) & set(t)) / k for g, t in zip(lists, truth, strict=True)]))
+
+
+def run(args) -> dict:
+    out: dict = {}
+    total = args.n + args.add
+    with embedded_server(args.home, args.keep) as settings:
+        url = database_url(settings)
+        with connect(settings) as conn:
+            vectors, _ = clustered_vectors(
+                total, args.dim, args.clusters, spread=args.spread, seed=args.seed
+            )
+            t = time.perf_counter()
+            record, old_ids = store_vectors(
+                conn, vectors[: args.n], RELEASE, SPEC, progress=LogProgress("store old")
+            )
+            out["store"] = time.perf_counter() - t
+            t = time.perf_counter()
+            ensure_index(conn, record)
+            out["index"] = time.perf_counter() - t
+            log(f"stored {args.n:,} x {args.dim} vectors, HNSW index in {out['index']:.1f} s")
+            t = time.perf_counter()
+            first = ensure_graph(
+                conn, url, record, args.k, workers=args.workers, progress=LogProgress("build")
+            )
+            out["first"] = time.perf_counter() - t
+            log(f"initial graph ({first.mode}) in {out['first']:.1f} s")
+            t = time.perf_counter()
+            _, new_ids = store_vectors(conn, vectors[args.n :], f"{RELEASE}-added", SPEC)
+            out["store_add"] = time.perf_counter() - t
+            log(f"added {args.add:,} vectors in {out['store_add']:.1f} s (HNSW updated on insert)")
+
+            t = time.perf_counter()
+            ext = ensure_graph(
+                conn, url, record, args.k, workers=args.workers, progress=LogProgress("extend")
+            )
+            out["extend"] = time.perf_counter() - t
+            log(f"graph {ext.mode} in {out['extend']:.1f} s")
+            rng = np.random.default_rng(args.seed + 1)
+            ids = np.concatenate([old_ids, new_ids])
+            old_rows = rng.choice(args.n, min(args.sample, args.n), replace=False)
+            new_rows = args.n + rng.choice(args.add, min(args.sample, args.add), replace=False)
+            sampled = {"old": old_rows, "new": new_rows}
+            lists = {
+                "extended": {s: graph_lists(conn, ext.graph_id, ids[r]) for s, r in sampled.items()}
+            }
+
+            t = time.perf_counter()
+            reb = ensure_graph(
+                conn,
+                url,
+                record,
+                args.k,
+                workers=args.workers,
+                rebuild=True,
+                progress=LogProgress("rebuild"),
+            )
+            out["rebuild"] = time.perf_counter() - t
+            log(f"graph {reb.mode} in {out['rebuild']:.1f} s")
+            lists["rebuilt"] = {
+                s: graph_lists(conn, reb.graph_id, ids[r]) for s, r in sampled.items()
+            }
+            out["modes"] = (ext.mode, reb.mode)
+        truth = {s: exact(vectors, ids, r, args.k) for s, r in sampled.items()}
+        out["recall"] = {
+            name: {s: recall(found[s], truth[s]) for s in sampled} for name, found in lists.items()
+        }
+        for r in out["recall"].values():
+            r["all"] = (args.n * r["old"] + args.add * r["new"]) / total
+    return out
+
+
+def report(args, out: dict) -> None:
+    print(f"\n$ {command_line()}")
+    print(
+        f"{args.n:,} + {args.add:,} clustered {args.dim}-d vectors ({args.clusters} clusters, "
+        f"spread {args.spread}), k = {args.k}, {args.workers} workers"
+    )
+    print(
+        f"setup (not compared): stored {out['store']:.1f} s, HNSW index {out['index']:.1f} s, "
+        f"initial graph of {args.n:,} {out['first']:.1f} s, "
+        f"{args.add:,} added {out['store_add']:.1f} s"
+    )
+    ext, reb = out["recall"]["extended"], out["recall"]["rebuilt"]
+    parts = ("old", "new", "all")
+    print_table(
+        "graph after the append (recall@k against exact kNN on the samples)",
+        ["", "seconds", "recall old", "recall new", "recall all"],
+        [
+            [f"extend ({out['modes'][0]})", out["extend"], *(f"{ext[s]:.4f}" for s in parts)],
+            [f"rebuild ({out['modes'][1]})", out["rebuild"], *(f"{reb[s]:.4f}" for s in parts)],
+            [
+                "ratio extend / rebuild",
+                out["extend"] / out["rebuild"],
+                *(f"{ext[s] / reb[s]:.4f}" for s in parts),
+            ],
+        ],
+    )
+    print(f"\nspeed-up of the extension over a rebuild: {out['rebuild'] / out['extend']:.1f}x")
+    ratio = ext["all"] / reb["all"]
+    ok = ratio >= TARGET_RECALL_RATIO and out["modes"] == ("extended", "built")
+    print(
+        f"target: recall of the extended graph >= {TARGET_RECALL_RATIO} of the rebuilt one's: "
+        f"{verdict(ok)} ({ratio:.4f})"
+    )
+    print(f"machine at the end: {machine()}")
+
+
+def main() -> None:
+    args = parse_args()
+    report(args, run(args))
+
+
+if __name__ == "__main__":
+    main()
