@@ -287,3 +287,20 @@ def test_pipeline_and_release_status_commands(settings, conn, world, capsys):
     assert main(["release", "status", "no-such-release"]) == 1
     assert "no release 'no-such-release'" in capsys.readouterr().err
     conn.rollback()
+
+
+def test_galdb_ingest_enqueues_the_pipeline_and_release_status_shows_it(
+    settings, conn, world, unique_release, capsys
+):
+    new_dir, new_catalog = world["new"]
+    args = ["ingest", str(new_dir), "--catalog", str(new_catalog), "-r", unique_release]
+    assert main(args) == 0
+    assert "embed job" in capsys.readouterr().out
+    assert main(["release", "status", unique_release]) == 0
+    out = capsys.readouterr().out
+    assert "queued" in out and "done" not in out
+    run_worker(settings, once=True, **quiet)
+    assert main(["release", "status", unique_release]) == 0
+    out = capsys.readouterr().out
+    assert out.count("│ done ") == len(STAGES)  # each stage's status cell
+    assert_complete(world, state(conn, world, unique_release))
