@@ -24,7 +24,8 @@ def propagate_command(
     """Label spreading over the kNN graph of the LVM's embeddings.
 
     The graph (k nearest neighbours of every embedded galaxy, from pgvector) is kept in
-    galdb.knn_neighbours and rebuilt only when the embeddings change. Human labels stay
+    galdb.knn_neighbours, extended in place when galaxies were added and rebuilt only when
+    embeddings were removed. Human labels stay
     fixed; catalog labels are soft seeds; every other reached galaxy gets a 'propagated'
     label with a confidence, replacing the previous run's.
 
@@ -52,7 +53,7 @@ def propagate_command(
     console.print(
         f"{task}: {summary.propagated:,} propagated labels from {summary.seeds:,} seeds "
         f"({summary.fixed:,} human, fixed) over {summary.nodes:,} galaxies; graph "
-        f"{g.graph_id} (k={g.k}, {'reused' if g.reused else 'built'}); {timings}"
+        f"{g.graph_id} (k={g.k}, {g.mode}); {timings}"
     )
 
 
