@@ -49,8 +49,9 @@ def world(settings, tmp_path_factory):
         ingest(conn, base_dir, base, catalog=base_catalog)
         rid = release_id_of(conn, base)
         loaded = load_model(SPEC, input_size=32)
-        embed(conn, database_url(settings), loaded, release_id=rid, workers=0)
-        record = lookup(conn, SPEC)
+        summary = embed(conn, database_url(settings), loaded, release_id=rid, workers=0)
+        # by id: other tests register SPEC too, with other input sizes
+        record = lookup(conn, str(summary.model_id))
         tasks = []
         for name in (f"morph_{tag}", f"shape_{tag}"):
             task = create_task(conn, name, "classification", classes=list(CLASSES))
