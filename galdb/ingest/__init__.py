@@ -16,12 +16,21 @@ import psycopg
 
 from galdb.ingest import runs
 from galdb.ingest.catalog import Columns
+from galdb.ingest.legacysurvey import LegacySurveyOptions, Selection
 from galdb.ingest.loader import Loader
 from galdb.ingest.records import Code, Rejected
 from galdb.ingest.sources import FORMATS, open_source
 from galdb.progress import NoProgress, Progress
 
-__all__ = ["FORMATS", "Code", "Columns", "IngestSummary", "ingest"]
+__all__ = [
+    "FORMATS",
+    "Code",
+    "Columns",
+    "IngestSummary",
+    "LegacySurveyOptions",
+    "Selection",
+    "ingest",
+]
 
 
 @dataclass
@@ -64,6 +73,7 @@ def ingest(
     encoding: str = "utf-8",
     batch_size: int = 5000,
     progress: Progress | None = None,
+    legacysurvey: LegacySurveyOptions | None = None,
 ) -> IngestSummary:
     """Ingest ``path`` into ``release``; resumable, idempotent, bad inputs quarantined.
 
@@ -81,6 +91,9 @@ def ingest(
         Catalog column names for id/ra/dec/file (guessed when unset).
     encoding : str
         Text encoding of a CSV catalog; rows that do not decode are quarantined.
+    legacysurvey : LegacySurveyOptions, optional
+        For a Tractor/sweep catalog (format ``legacysurvey``): the selection, the cutout
+        service settings and the cache directory the cutouts are fetched into.
 
     An input is skipped at once when an earlier run finished it with the same bytes and
     settings, stored something and left no image-file problem to retry (see
@@ -97,6 +110,7 @@ def ingest(
         pixel_scale=pixel_scale,
         bands=bands,
         encoding=encoding,
+        legacysurvey=legacysurvey,
     )
     release_id = runs.ensure_release(conn, release, survey)
     key = runs.settings_key(source.settings())

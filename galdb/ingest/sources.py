@@ -7,7 +7,9 @@ format is detected from the path unless given:
 
 * ``hdf5``: an ``.h5``/``.hdf5`` file of image arrays;
 * ``catalog``: a table file, or a directory with ``--catalog``; rows may name cutout files;
-* ``cutouts``: a directory of FITS/JPEG/PNG cutouts (or one FITS image file).
+* ``cutouts``: a directory of FITS/JPEG/PNG cutouts (or one FITS image file);
+* ``legacysurvey``: a Tractor or sweep catalog whose galaxies' cutouts are fetched from the
+  Legacy Surveys cutout service (never detected: named, or implied by its options).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from galdb.ingest import hdf5
 from galdb.ingest.catalog import TABLE_SUFFIXES, Columns, catalog_candidates
 from galdb.ingest.csv_chunks import check_encoding
 from galdb.ingest.cutouts import directory_candidates, file_candidate, is_fits
+from galdb.ingest.legacysurvey import LegacySurveyOptions, legacysurvey_candidates
 from galdb.ingest.records import FILE_CODES, Candidate, Code, Rejected
 from galdb.ingest.runs import sha256_file
 from galdb.ingest.walk import summarize
 
-FORMATS = ("cutouts", "catalog", "hdf5")
+FORMATS = ("cutouts", "catalog", "hdf5", "legacysurvey")
 
 
 @dataclass
@@ -72,6 +75,23 @@ def detect_format(path: Path, catalog: Path | None) -> str:
     )
 
 
+def _legacysurvey_source(path: Path, options: LegacySurveyOptions | None) -> Source:
+    if options is None:
+        raise GaldbError("--format legacysurvey needs a cutout cache directory (--cutouts DIR)")
+    if path.is_dir():
+        raise GaldbError(f"{path}: --format legacysurvey reads one Tractor or sweep FITS table")
+    return Source(
+        "legacysurvey",
+        path,
+        sha256_file(path),
+        path.stat().st_size,
+        None,
+        lambda: legacysurvey_candidates(path, options),
+        options.settings(),
+        # Fetch failures are file codes: a rerun retries them; cached cutouts are not refetched.
+    )
+
+
 def open_source(
     path: Path,
     *,
@@ -81,6 +101,7 @@ def open_source(
     pixel_scale: float | None = None,
     bands: str | None = None,
     encoding: str = "utf-8",
+    legacysurvey: LegacySurveyOptions | None = None,
 ) -> Source:
     """Resolve the user's input into a :class:`Source` (nothing is read beyond listings).
 
@@ -91,9 +112,13 @@ def open_source(
         raise GaldbError(f"{path}: no such file or directory")
     if catalog is not None and not catalog.exists():
         raise GaldbError(f"{catalog}: no such catalog file")
+    if fmt is None and legacysurvey is not None:
+        fmt = "legacysurvey"
     fmt = fmt or detect_format(path, catalog)
     if fmt not in FORMATS:
         raise GaldbError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "legacysurvey":
+        return _legacysurvey_source(path, legacysurvey)
     columns = columns or Columns()
     options = {"columns": vars(columns), "pixel_scale": pixel_scale, "bands": bands}
     if fmt == "hdf5":
