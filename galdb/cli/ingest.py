@@ -8,8 +8,9 @@ import typer
 from galdb.cli.options import Release
 from galdb.cli.output import RichProgress, console, print_rows, styled
 from galdb.db.connect import connect
-from galdb.errors import IngestFailed
-from galdb.ingest import FORMATS, Columns, IngestSummary, ingest
+from galdb.errors import GaldbError, IngestFailed
+from galdb.ingest import FORMATS, Columns, IngestSummary, LegacySurveyOptions, Selection, ingest
+from galdb.ingest.cutout_service import DEFAULT_BASE_URL
 
 
 def ingest_command(
@@ -34,6 +35,34 @@ def ingest_command(
     queue: Annotated[
         bool, typer.Option("--queue", help="Enqueue the ingest as a job for `galdb worker`.")
     ] = False,
+    cutouts: Annotated[
+        Path | None,
+        typer.Option(help="legacysurvey: cache directory the cutouts are fetched into."),
+    ] = None,
+    layer: Annotated[str, typer.Option(help="legacysurvey: viewer layer.")] = "ls-dr10",
+    size: Annotated[int, typer.Option(min=8, help="legacysurvey: cutout side (px).")] = 64,
+    pixscale: Annotated[float, typer.Option(help="legacysurvey: arcsec/px.")] = 0.262,
+    max_mag: Annotated[
+        float | None, typer.Option(help="legacysurvey: faintest dereddened mag kept.")
+    ] = None,
+    mag_band: Annotated[str, typer.Option(help="legacysurvey: band of --max-mag.")] = "r",
+    exclude_types: Annotated[
+        str, typer.Option(help="legacysurvey: Tractor types left out ('' keeps all).")
+    ] = "PSF,DUP",
+    all_bricks: Annotated[
+        bool, typer.Option("--all-bricks", help="legacysurvey: keep non-brick_primary rows.")
+    ] = False,
+    jpeg: Annotated[
+        bool, typer.Option("--jpeg", help="legacysurvey: fetch JPEG instead of FITS cutouts.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="legacysurvey: cutout requests in flight at once.")
+    ] = 8,
+    retries: Annotated[int, typer.Option(min=0, help="legacysurvey: retries per cutout.")] = 4,
+    timeout: Annotated[float, typer.Option(help="legacysurvey: seconds per request.")] = 60.0,
+    cutout_url: Annotated[
+        str, typer.Option(help="legacysurvey: base URL of the cutout service.")
+    ] = DEFAULT_BASE_URL,
 ) -> None:
     """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
 
@@ -52,10 +81,41 @@ def ingest_command(
 
       galdb ingest dr10/cutouts/ --release dr10-south --queue
 
+      galdb ingest sweep.fits --format legacysurvey -r dr10-south --cutouts ls/ --max-mag 20
+
+    --format legacysurvey reads a Tractor or sweep catalog, keeps galaxies (not --exclude-types,
+    brick_primary, --max-mag), keys them release/brickid/objid and fetches their cutouts from
+    the Legacy Surveys viewer into --cutouts (cached: a rerun fetches only what is missing).
+
     With an active pipeline (galdb pipeline set), a successful ingest enqueues its first
     stage for `galdb worker`; --queue makes the ingest itself a job.
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
+    legacysurvey = None
+    if fmt == "legacysurvey" or cutouts is not None:
+        if cutouts is None:
+            raise GaldbError("--format legacysurvey needs --cutouts DIR (the cutout cache)")
+        if queue:
+            raise GaldbError("--queue does not take --format legacysurvey yet; run it directly")
+        selection = Selection(
+            exclude_types=tuple(t.strip() for t in exclude_types.split(",") if t.strip()),
+            primary_only=not all_bricks,
+            max_mag=max_mag,
+            band=mag_band,
+        )
+        legacysurvey = LegacySurveyOptions(
+            cutouts=cutouts,
+            selection=selection,
+            layer=layer,
+            pixscale=pixscale,
+            bands=(bands or "grz").replace(",", ""),
+            size=size,
+            kind="jpeg" if jpeg else "fits",
+            base_url=cutout_url,
+            concurrency=concurrency,
+            timeout=timeout,
+            retries=retries,
+        )
     if queue:
         _enqueue(
             ctx,
@@ -85,6 +145,7 @@ def ingest_command(
             encoding=encoding,
             batch_size=batch_size,
             progress=progress,
+            legacysurvey=legacysurvey,
         )
         _print_summary(summary)
         if not summary.stored_anything:

@@ -381,3 +381,30 @@ def test_format_needs_a_cache_directory(tmp_path, sky, conn, unique_release):
     sweep = write_sweep(tmp_path / "sweep.fits", sky, [0])
     with pytest.raises(GaldbError, match="--cutouts"):
         ingest(conn, sweep, unique_release, fmt="legacysurvey")
+
+
+def test_cli_ingests_a_sweep_and_resumes(tmp_path, sky, settings, conn, unique_release, capsys):
+    from galdb.cli import main
+
+    sweep = write_sweep(tmp_path / "sweep.fits", sky, [0, 1, 5, 7])
+    cache = tmp_path / "ls cache"
+    with _server(sky) as server:
+        argv = ["ingest", str(sweep), "--format", "legacysurvey", "-r", unique_release]
+        argv += ["--cutouts", str(cache), "--size", str(SIZE), "--max-mag", "20"]
+        argv += ["--cutout-url", server.base_url, "--concurrency", "2", "--timeout", "5"]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "3 inserted" in out and "1 quarantined" in out and "404" in out
+        assert sum(server.hits.values()) == 4
+        assert main(argv) == 0  # the 404 is asked again; the three cached cutouts are not
+        assert "3 already present" in capsys.readouterr().out
+        assert sum(server.hits.values()) == 5
+        assert main(argv[:6]) != 0
+        assert "needs --cutouts" in "".join(capsys.readouterr())
+        assert main([*argv, "--queue"]) != 0
+        assert "--queue does not take" in "".join(capsys.readouterr())
+    ids = conn.execute(
+        "SELECT array_agg(source_id ORDER BY source_id) FROM galdb.catalog WHERE release = %s",
+        (unique_release,),
+    ).fetchone()[0]
+    assert ids == ["10000/330123/0", "10000/330123/1", "10000/330123/3"]
