@@ -8,6 +8,7 @@ FITS file with an honest length), and 404.
 
 from __future__ import annotations
 
+import io
 import math
 import threading
 import time
@@ -28,7 +29,7 @@ from galdb.ingest.records import Code
 from galdb.sim.simulate import simulate_galaxy, write_cutout
 
 SIZE = 32
-TIMEOUT = 0.5
+TIMEOUT = 1.0  # generous: only the "slow" answer (3x this) may time out
 N_SIM = 9
 # Rows 0..8 are simulated galaxies; the server misbehaves for some of them.
 BEHAVIOUR = {2: "slow", 3: "fail503", 4: "truncated", 5: "not_found", 6: "short"}
@@ -66,7 +67,8 @@ class CutoutServer:
     def answer(self, h: BaseHTTPRequestHandler) -> None:
         url = urlparse(h.path)
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if url.path != "/viewer/fits-cutout" or {"layer", "pixscale", "bands", "size"} - set(q):
+        endpoints = ("/viewer/fits-cutout", "/viewer/jpeg-cutout")
+        if url.path not in endpoints or {"layer", "pixscale", "bands", "size"} - set(q):
             h.send_error(400, "bad cutout request")
             return
         key = (q["ra"], q["dec"])
@@ -283,6 +285,24 @@ def test_retries_exhausted_is_a_clear_failure(tmp_path, sky):
         result = service.fetch(CutoutRequest(ra, dec, size=SIZE))
     assert not result.ok and result.code == Code.READ_FAILED and result.attempts == 2
     assert "after 2 tries" in result.reason and "503" in result.reason
+
+
+def test_jpeg_cutouts_are_checked_as_images(tmp_path):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((SIZE, SIZE, 3), 128, dtype=np.uint8)).save(buffer, "JPEG")
+    good = CutoutRequest(1.0, 2.0, size=SIZE, kind="jpeg")
+    bad = CutoutRequest(3.0, 4.0, kind="jpeg")
+    answers = {_key(1.0, 2.0): buffer.getvalue(), _key(3.0, 4.0): b"<html>busy</html>"}
+    with (
+        CutoutServer(answers, {}) as server,
+        CutoutService(tmp_path, base_url=server.base_url, timeout=5) as service,
+    ):
+        ok, html = service.fetch_many([good, bad])
+    assert ok.ok and ok.path.suffix == ".jpg" and ok.path.read_bytes() == buffer.getvalue()
+    assert not html.ok and html.code == Code.NOT_AN_IMAGE, html
+    assert not bad.cache_path(tmp_path).exists()
 
 
 class Interrupted(Exception):
