@@ -86,7 +86,7 @@ def test_appended_graph_matches_a_rebuild(settings, conn, unique_release, worker
     new_ids = add_batch(conn, vectors[n_old:], spec)
     ids = np.concatenate([old_ids, new_ids])
     assert np.all(np.diff(ids) > 0)  # row i of vectors is the i-th smallest galaxy id
-    extended = ensure_graph(conn, url, record, K, workers=workers)
+    extended = ensure_graph(conn, url, record, K, workers=workers, extend_up_to=1.0)
     assert extended.mode == "extended" and not extended.reused
     assert extended.graph_id == first.graph_id and extended.n_embeddings == n_old + n_new
     stored = conn.execute(
@@ -152,7 +152,7 @@ def test_interrupted_extension_continues_and_is_idempotent(
     new_ids = add_batch(conn, vectors[n_old:], spec)
     monkeypatch.setattr(graph_module, "PAGE", 100)
     with pytest.raises(Interrupt):
-        ensure_graph(conn, url, record, K, progress=StopAfter(2))
+        ensure_graph(conn, url, record, K, progress=StopAfter(2), extend_up_to=1.0)
     conn.rollback()
     state = conn.execute(
         "SELECT g.n_embeddings, g.status, count(n.*) FROM galdb.knn_graphs g "
@@ -160,7 +160,7 @@ def test_interrupted_extension_continues_and_is_idempotent(
         (graph_id,),
     ).fetchone()
     assert state == (n_old, "ready", n_old + 200)  # two pages in, the count not yet moved
-    resumed = ensure_graph(conn, url, record, K)
+    resumed = ensure_graph(conn, url, record, K, extend_up_to=1.0)
     assert resumed.mode == "extended" and resumed.graph_id == graph_id
     assert resumed.n_embeddings == n_old + n_new
     rows = rows_of(conn, graph_id)
