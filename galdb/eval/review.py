@@ -34,12 +34,13 @@ from galdb.db.settings import Settings
 from galdb.errors import GaldbError
 from galdb.eval.fewshot import FewshotConfig, draw, head_scores, load_data, score
 from galdb.heads.kinds.classification import probability_column
+from galdb.heads.materialize import current_predictions
 from galdb.jobs.queue import enqueue
 from galdb.jobs.worker import run_worker
 from galdb.labels.store import import_labels
 from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshold
 from galdb.lvm.registry import lookup
-from galdb.review.queue import QUEUE_STRATEGIES, current_predictions
+from galdb.review.queue import QUEUE_STRATEGIES
 from galdb.review.session import ReviewSession
 
 ORACLE = "oracle"
@@ -113,7 +114,7 @@ def _retrain(settings: Settings, conn, task: Task, model_id: int) -> Task:
 
 
 def _test_probabilities(conn, task: Task, galaxy_ids: np.ndarray) -> np.ndarray:
-    _, table = current_predictions(conn, task)
+    table = current_predictions(conn, task).table
     columns = sql.SQL(", ").join(sql.Identifier(probability_column(c)) for c in task.classes)
     rows = conn.execute(
         sql.SQL("SELECT galaxy_id, {} FROM {} WHERE galaxy_id = ANY(%s)").format(columns, table),

@@ -277,3 +277,27 @@ def predict_missing(
         )
         conn.commit()
     return added
+
+
+class Current(NamedTuple):
+    """A task's current head version: its id, its LVM model and its predictions table."""
+
+    version: int
+    model_id: int
+    table: sql.Composable
+
+
+def current_predictions(conn: psycopg.Connection, task: Task) -> Current:
+    """The current version of a task, its model and its predictions table, or a clear error."""
+    row = conn.execute(
+        "SELECT t.current_version, v.model_id, v.predictions_table FROM galdb.tasks t "
+        "JOIN galdb.head_versions v ON v.version_id = t.current_version WHERE t.task_id = %s",
+        (task.task_id,),
+    ).fetchone()
+    if row is None or row[2] is None:
+        raise GaldbError(
+            f"task {task.name} has no current predictions: train a head first "
+            f"(galdb head train --task {task.name} --model M)"
+        )
+    schema, _, table = row[2].rpartition(".")
+    return Current(row[0], row[1], sql.Identifier(schema or "galdb", table))

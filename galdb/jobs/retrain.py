@@ -12,8 +12,7 @@ from __future__ import annotations
 import psycopg
 
 from galdb.db.settings import Settings
-from galdb.errors import GaldbError
-from galdb.heads.materialize import materialize
+from galdb.heads.materialize import current_predictions, materialize
 from galdb.heads.versions import get_version, train_head
 from galdb.jobs.queue import Job, save_progress
 from galdb.labels.tasks import get_task
@@ -24,7 +23,7 @@ def run(conn: psycopg.Connection, job: Job, settings: Settings) -> dict:
     task = get_task(conn, job.payload["task"])
     version_id = job.progress.get("version_id")
     if version_id is None:
-        model_id = job.payload.get("model_id") or _current_model(conn, task)
+        model_id = job.payload.get("model_id") or current_predictions(conn, task).model_id
         version = train_head(conn, task, lookup(conn, str(model_id)))
         version_id = version.version_id
         save_progress(conn, job.job_id, {"version_id": version_id})
@@ -39,14 +38,3 @@ def run(conn: psycopg.Connection, job: Job, settings: Settings) -> dict:
         "n_predictions": version.n_predictions,
         "metrics": version.metrics,
     }
-
-
-def _current_model(conn, task) -> int:
-    row = conn.execute(
-        "SELECT v.model_id FROM galdb.tasks t JOIN galdb.head_versions v "
-        "ON v.version_id = t.current_version WHERE t.task_id = %s",
-        (task.task_id,),
-    ).fetchone()
-    if row is None:
-        raise GaldbError(f"task {task.name} has no current version to retrain from")
-    return row[0]

@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from galdb.errors import GaldbError
+from galdb.heads.materialize import Current, current_predictions
 from galdb.labels.tasks import Task
 from galdb.review.strategies import STRATEGIES
 
@@ -65,22 +66,6 @@ class Item:
     probabilities: dict[str, float] | None
 
 
-def current_predictions(conn: psycopg.Connection, task: Task) -> tuple[int, sql.Composable]:
-    """The current version of a task and its predictions table, or a clear error."""
-    row = conn.execute(
-        "SELECT t.current_version, v.predictions_table FROM galdb.tasks t "
-        "JOIN galdb.head_versions v ON v.version_id = t.current_version WHERE t.task_id = %s",
-        (task.task_id,),
-    ).fetchone()
-    if row is None or row[1] is None:
-        raise GaldbError(
-            f"task {task.name} has no current predictions to review: train a head first "
-            f"(galdb head train --task {task.name} --model M)"
-        )
-    schema, _, table = row[1].rpartition(".")
-    return row[0], sql.Identifier(schema or "galdb", table)
-
-
 _NOT_DECIDED = sql.SQL("p.galaxy_id NOT IN (SELECT galdb.review_decided_set({task}, {reviewer}))")
 _FLAGGED = sql.SQL(
     "EXISTS (SELECT 1 FROM galdb.review_decisions d WHERE d.task_id = {task} "
@@ -99,11 +84,13 @@ def candidates_sql(
     *,
     redo: bool = False,
     similar_to: int | None = None,
+    current: Current | None = None,
 ) -> tuple[sql.Composed, dict]:
-    """The query that lists candidate galaxy ids in review order (``%(limit)s`` rows)."""
+    """The query that lists candidate galaxy ids in review order (``%(limit)s`` rows), from
+    ``current`` (the task's current version when not given)."""
     if strategy not in QUEUE_STRATEGIES:
         raise GaldbError(f"unknown strategy {strategy!r}; known: {', '.join(QUEUE_STRATEGIES)}")
-    _, table = current_predictions(conn, task)
+    current = current or current_predictions(conn, task)
     params: dict = {"task": task.task_id}
     joins: list[sql.Composable] = []
     where: list[sql.Composable] = []
@@ -149,7 +136,7 @@ def candidates_sql(
                 "JOIN galdb.similar(%(similar_to)s, %(similar_k)s, %(model)s) s USING (galaxy_id)"
             )
         )
-        params.update(similar_to=similar_to, similar_k=SIMILAR_K, model=str(_model_id(conn, task)))
+        params.update(similar_to=similar_to, similar_k=SIMILAR_K, model=str(current.model_id))
         order: sql.Composable = sql.SQL("s.distance, galaxy_id")
     elif strategy == "disagreement":
         order = task.kind_spec.disagreement(joins)
@@ -162,21 +149,13 @@ def candidates_sql(
     )
     return (
         query.format(
-            table=table,
+            table=current.table,
             joins=sql.SQL(" ").join(joins),
             where=sql.SQL("WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL(""),
             order=order,
         ),
         params,
     )
-
-
-def _model_id(conn, task: Task) -> int:
-    return conn.execute(
-        "SELECT v.model_id FROM galdb.tasks t JOIN galdb.head_versions v "
-        "ON v.version_id = t.current_version WHERE t.task_id = %s",
-        (task.task_id,),
-    ).fetchone()[0]
 
 
 def claim(
@@ -194,7 +173,10 @@ def claim(
 ) -> list[Item]:
     """Lease the next ``n`` galaxies of the queue to ``session``; fewer when the queue is
     running out. Does not commit."""
-    query, params = candidates_sql(conn, task, strategy, filters, redo=redo, similar_to=similar_to)
+    current = current_predictions(conn, task)
+    query, params = candidates_sql(
+        conn, task, strategy, filters, redo=redo, similar_to=similar_to, current=current
+    )
     leased: list[int] = []
     limit = 4 * n + 16
     for _ in range(4):  # others may hold the first candidates: look further down each time
@@ -218,14 +200,16 @@ def claim(
         if len(leased) >= n or len(ids) < limit:
             break
         limit *= 4
-    return items(conn, task, leased)
+    return items(conn, task, leased, current)
 
 
-def items(conn: psycopg.Connection, task: Task, galaxy_ids: list[int]) -> list[Item]:
-    """The galaxies with the current version's prediction, in the order given."""
+def items(
+    conn: psycopg.Connection, task: Task, galaxy_ids: list[int], current: Current | None = None
+) -> list[Item]:
+    """The galaxies with ``current``'s (the current version's) prediction, in the order given."""
     if not galaxy_ids:
         return []
-    version, table = current_predictions(conn, task)
+    version, _, table = current or current_predictions(conn, task)
     kind = task.kind_spec
     rows = conn.execute(
         sql.SQL(
