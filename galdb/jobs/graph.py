@@ -1,6 +1,7 @@
 """The ``graph`` pipeline stage: the model's kNN graph (the pipeline's k) brought up to date
-with :func:`galdb.propagate.graph.ensure_graph` (reused when it covers every embedding;
-an interrupted build resumes). Then enqueues ``propagate``.
+with :func:`galdb.propagate.graph.ensure_graph` (reused when it covers every embedding,
+extended in place when galaxies were only added, else rebuilt; an interrupted build or
+extension resumes). Then enqueues ``propagate``.
 """
 
 from __future__ import annotations
@@ -24,5 +25,5 @@ def run(conn: psycopg.Connection, job: Job, settings: Settings) -> dict:
         "graph_id": graph.graph_id,
         "k": graph.k,
         "n_embeddings": graph.n_embeddings,
-        "reused": graph.reused,
+        "mode": graph.mode,  # reused, extended or built
     }

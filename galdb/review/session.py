@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from galdb.labels.tasks import Task, get_task
+from galdb.labels.tasks import Task
 from galdb.lvm.pixels import PixelRef, pixel_columns
 from galdb.review import queue
 from galdb.review.decisions import Decision, corrections_since_current, decide, undo
@@ -125,11 +125,6 @@ class ReviewSession:
         queue.release(self.conn, self.session)
         self.conn.commit()
         self._ahead.clear()
-
-    def refresh_task(self) -> None:
-        """Pick up a new current version (published by the worker while reviewing)."""
-        self.task = get_task(self.conn, self.task.name)
-        self.conn.commit()
 
     # what the app shows around the item
 
