@@ -7,6 +7,9 @@ into the partition of a registered pseudo-model, so every code path that reads e
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+
 import numpy as np
 import psycopg
 import torch
@@ -80,3 +83,34 @@ def store_vectors(
         if progress is not None:
             progress.advance(min(batch, len(vectors) - start))
     return record, ids
+
+
+@dataclass(frozen=True)
+class StoredClusters:
+    """Clustered vectors stored under a release and a pseudo-model of their own."""
+
+    release: str
+    release_id: int
+    record: registry.ModelRecord
+    ids: np.ndarray  # galaxy id of each row of ``vectors``
+    vectors: np.ndarray
+    cluster: np.ndarray  # each row's cluster: a true class for tests
+
+
+def store_clusters(
+    conn: psycopg.Connection,
+    prefix: str,
+    n: int,
+    dim: int,
+    n_clusters: int,
+    *,
+    spread: float = 0.5,
+    seed: int = 0,
+) -> StoredClusters:
+    """:func:`clustered_vectors` stored by :func:`store_vectors` in a new release
+    ``<prefix>-<random>`` under the spec ``synthetic:<release>``."""
+    release = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    vectors, cluster = clustered_vectors(n, dim, n_clusters, spread=spread, seed=seed)
+    record, ids = store_vectors(conn, vectors, release, f"synthetic:{release}")
+    release_id = ensure_release(conn, release, "synthetic")
+    return StoredClusters(release, release_id, record, ids, vectors, cluster)

@@ -7,13 +7,12 @@ import uuid
 import numpy as np
 import pytest
 
-from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.datasets.vectors import store_clusters
 from galdb.db.connect import connect
 from galdb.db.readonly import run_readonly
 from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize, table_names
 from galdb.heads.versions import get_version, list_versions, train_head
-from galdb.ingest.runs import release_id_of
 from galdb.labels.store import catalog_chunks, effective_labels, file_chunks, import_labels
 from galdb.labels.tasks import create_task, get_task
 
@@ -27,12 +26,15 @@ def task_name() -> str:
 @pytest.fixture(scope="module")
 def galaxies(settings):
     """600 galaxies in 3 clusters with a synthetic model's vectors; cluster = true class."""
-    release = f"heads-{uuid.uuid4().hex[:6]}"
-    vectors, cluster = clustered_vectors(N, 32, 3, spread=0.6, seed=3)
     with connect(settings) as conn:
-        record, ids = store_vectors(conn, vectors, release, f"synthetic:{release}")
-        rid = release_id_of(conn, release)
-    return {"release_id": rid, "record": record, "ids": ids, "vectors": vectors, "cluster": cluster}
+        c = store_clusters(conn, "heads", N, 32, 3, spread=0.6, seed=3)
+    return {
+        "release_id": c.release_id,
+        "record": c.record,
+        "ids": c.ids,
+        "vectors": c.vectors,
+        "cluster": c.cluster,
+    }
 
 
 def labelled_task(conn, galaxies, n_labels=60, tmp_path=None):

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.datasets.vectors import clustered_vectors, store_clusters, store_vectors
 from galdb.db.connect import connect, database_url
 from galdb.db.readonly import run_readonly
 from galdb.errors import GaldbError
@@ -33,12 +33,9 @@ SELECTABLE = ("r", "v", "m", "p", "f", "S")  # relation kinds `SELECT … FROM n
 @pytest.fixture(scope="module")
 def galaxies(settings):
     """120 galaxies in 2 clusters with a synthetic model's vectors; cluster = true class."""
-    release = f"names-{uuid.uuid4().hex[:6]}"
-    vectors, cluster = clustered_vectors(N, 16, 2, spread=0.5, seed=5)
     with connect(settings) as conn:
-        record, ids = store_vectors(conn, vectors, release, f"synthetic:{release}")
-        rid = release_id_of(conn, release)
-    return {"release_id": rid, "record": record, "cluster": cluster}
+        c = store_clusters(conn, "names", N, 16, 2, spread=0.5, seed=5)
+    return {"release_id": c.release_id, "record": c.record, "cluster": c.cluster}
 
 
 def _label(conn, task, galaxies, n=30):

@@ -5,9 +5,8 @@ import uuid
 import numpy as np
 import pytest
 
-from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.datasets.vectors import clustered_vectors, store_clusters, store_vectors
 from galdb.db.connect import connect, database_url
-from galdb.ingest.runs import release_id_of
 from galdb.labels.store import effective_labels, import_labels
 from galdb.labels.tasks import create_task
 from galdb.lvm.embed import write_vectors
@@ -19,12 +18,15 @@ N, CLASSES = 300, ("a", "b", "c")
 
 @pytest.fixture(scope="module")
 def clusters(settings):
-    release = f"prop-{uuid.uuid4().hex[:6]}"
-    vectors, cluster = clustered_vectors(N, 16, 3, spread=0.5, seed=5)
     with connect(settings) as conn:
-        record, ids = store_vectors(conn, vectors, release, f"synthetic:{release}")
-        rid = release_id_of(conn, release)
-    return {"record": record, "ids": ids, "vectors": vectors, "cluster": cluster, "rid": rid}
+        c = store_clusters(conn, "prop", N, 16, 3, spread=0.5, seed=5)
+    return {
+        "record": c.record,
+        "ids": c.ids,
+        "vectors": c.vectors,
+        "cluster": c.cluster,
+        "rid": c.release_id,
+    }
 
 
 def exact_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.datasets.vectors import store_clusters
 from galdb.db.connect import connect
 from galdb.heads.materialize import materialize
 from galdb.heads.versions import train_head
-from galdb.ingest.runs import release_id_of
 from galdb.labels.store import import_labels
 from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshold
 
@@ -31,11 +30,9 @@ class Reviewable:
 
 @pytest.fixture(scope="module")
 def reviewed_galaxies(settings):
-    release = f"review-{uuid.uuid4().hex[:6]}"
-    vectors, cluster = clustered_vectors(N, 16, 3, spread=0.8, seed=5)
     with connect(settings) as conn:
-        record, ids = store_vectors(conn, vectors, release, f"synthetic:{release}")
-        return release, record, ids, cluster, release_id_of(conn, release)
+        c = store_clusters(conn, "review", N, 16, 3, spread=0.8, seed=5)
+    return c.release, c.record, c.ids, c.cluster, c.release_id
 
 
 @pytest.fixture
