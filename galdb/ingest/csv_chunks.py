@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from astropy.io import ascii
 from astropy.io.ascii.core import InconsistentTableError
 from astropy.table import Table
+from astropy.utils.exceptions import AstropyWarning
 
 from galdb.errors import GaldbError
 from galdb.ingest.limits import MAX_COLUMNS, MAX_HEADER_BYTES
@@ -150,4 +152,8 @@ def _parse_lines(header: str, data: bytes, numbered: int, encoding: str) -> Chun
 
 
 def _table(header: str, text: str) -> Table:
-    return ascii.read(header + "\n" + text, format="csv", guess=False, fast_reader=True)
+    with warnings.catch_warnings():
+        # a column of integers beyond int64 (e.g. 20-digit ids) is read as text, which keeps
+        # every digit: what galdb wants, so astropy's warning about it is noise
+        warnings.filterwarnings("ignore", "OverflowError converting", AstropyWarning)
+        return ascii.read(header + "\n" + text, format="csv", guess=False, fast_reader=True)

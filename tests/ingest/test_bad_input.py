@@ -139,3 +139,16 @@ def test_any_error_reading_one_input_is_quarantined(conn, unique_release):
     ((source, _, code, reason),) = _quarantine(conn, run_id)
     assert (source, code) == ("boom.fits", "read_failed")
     assert reason.startswith("ZeroDivisionError")
+
+
+def test_ids_beyond_int64_are_kept_exactly(conn, unique_release, tmp_path):
+    path = tmp_path / "big_ids.csv"
+    path.write_text("source_id,ra,dec\n9223372036854775808,10.0,-5.0\n1,10.1,-5.1\n")
+    ingest(conn, path, unique_release)
+    ids = {
+        r[0]
+        for r in conn.execute(
+            "SELECT source_id FROM galdb.catalog WHERE release = %s", (unique_release,)
+        )
+    }
+    assert ids == {"9223372036854775808", "1"}
