@@ -18,10 +18,16 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from galdb.db import admin, server
 from galdb.db.connect import connect
 from galdb.db.settings import Settings
+
+# Property-based tests explore new examples on every local run; CI (HYPOTHESIS_PROFILE=ci, set
+# by .ci/run) replays a fixed, derandomized set so a landing is judged on the same cases.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 _counter = itertools.count()
