@@ -1,4 +1,5 @@
-"""Apply the alembic migrations in ``galdb/migrations`` and report the schema revision.
+"""Apply the alembic migrations in ``migrations/`` (package ``galdb.migrations``); report
+the schema revision.
 
 Migrations are frozen: a revision means the same thing forever. Each one carries all the
 SQL it runs as text in its own module (functions and views included), and reads no file and
@@ -23,9 +24,17 @@ from galdb.db.connect import sqlalchemy_url
 from galdb.db.settings import Settings
 
 
+def scripts_dir() -> Path:
+    """Where the alembic environment and revisions are: the repository's top-level
+    ``migrations/``, installed as the package ``galdb.migrations``."""
+    import galdb.migrations
+
+    return Path(galdb.migrations.__file__).parent
+
+
 def _config() -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    cfg.set_main_option("script_location", str(scripts_dir()))
     return cfg
 
 
