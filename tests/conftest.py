@@ -33,17 +33,31 @@ REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 _counter = itertools.count()
 
 
+# The external-server run (.ci/run): the tests use this server instead of an embedded one.
+EXTERNAL_URL = os.environ.get("GALDB_TEST_DATABASE_URL")
+
+
 @pytest.fixture(scope="session")
 def settings() -> Iterator[Settings]:
-    """A fresh galdb home with a migrated embedded database, shared by the session."""
+    """A fresh galdb home with a migrated database, shared by the session: an embedded server,
+    or the server of ``GALDB_TEST_DATABASE_URL`` (a user's ``GALDB_DATABASE_URL`` is never
+    used: tests write to the database)."""
     home = Path(tempfile.mkdtemp(prefix="galdb-test-"))
     os.environ["GALDB_HOME"] = str(home)  # so CLI subprocesses find the same server
     os.environ.pop("GALDB_DATABASE_URL", None)
+    if EXTERNAL_URL:
+        os.environ["GALDB_DATABASE_URL"] = EXTERNAL_URL
     s = Settings.from_env()
     admin.init(s)
     yield s
-    server.stop(s.pgdata)
+    if s.embedded:
+        server.stop(s.pgdata)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if EXTERNAL_URL and item.get_closest_marker("embedded"):
+        pytest.skip("needs the embedded server (this run uses GALDB_TEST_DATABASE_URL)")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -10,6 +11,7 @@ from psycopg import sql
 from galdb.db import migrate, server
 from galdb.db.connect import _redact, connect, database_url, reader_password, role_password
 from galdb.db.settings import READER_ROLE, REVIEWER_ROLE, Settings
+from galdb.errors import GaldbError
 
 
 @dataclass
@@ -30,15 +32,42 @@ class Status:
 
 
 def init(settings: Settings) -> str:
-    """Create (or bring up to date) galdb's database; return the schema revision."""
-    revision = migrate.upgrade(settings)
-    _set_reader_password(settings)
+    """Create (or bring up to date) galdb's database; return the schema revision.
+
+    On a server of your own the login role may lack a right the migrations need; that is a
+    :class:`GaldbError` saying which, and what a superuser must do first (nothing is left
+    half-done: the migrations run in one transaction).
+    """
+    try:
+        revision = migrate.upgrade(settings)
+        _set_reader_password(settings)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise GaldbError(_missing_right(settings, exc)) from exc
     return revision
+
+
+def _missing_right(settings: Settings, exc: psycopg.Error) -> str:
+    user = urlsplit(database_url(settings)).username or "the login role"
+    said = str(exc).splitlines()[0]
+    if "extension" in said:
+        todo = "a superuser must run CREATE EXTENSION vector in galdb's database first"
+    elif "role" in said:
+        todo = (
+            f"give {user} CREATEROLE (galdb creates the roles galdb_reader, galdb_reviewer and "
+            f"galdb_owner), or have a superuser create them and GRANT galdb_owner TO {user} "
+            "WITH ADMIN OPTION"
+        )
+    else:
+        todo = f"{user} must own galdb's database (CREATE DATABASE ... OWNER {user})"
+    return (
+        f"`galdb db init` needs a right that {user} lacks ({said}): {todo}. The README's "
+        "section 'Your own PostgreSQL server' lists what galdb needs."
+    )
 
 
 def _set_reader_password(settings: Settings) -> None:
     """Give the login roles (reader, reviewer) their passwords from the home directory."""
-    with connect(settings, autocommit=True) as conn:
+    with connect(settings, autocommit=True, check_schema=False) as conn:
         for role, password in (
             (READER_ROLE, reader_password(settings)),
             (REVIEWER_ROLE, role_password(settings, "reviewer")),

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 
 from galdb.db import server
-from galdb.db.settings import DATABASE_NAME, READER_ROLE, REVIEWER_ROLE, Settings
+from galdb.db.settings import DATABASE_NAME, OWNER_ROLE, READER_ROLE, REVIEWER_ROLE, Settings
 from galdb.errors import DatabaseError, GaldbError
 
 
@@ -54,25 +54,51 @@ def sqlalchemy_url(settings: Settings) -> str:
 def connect(
     settings: Settings, *, autocommit: bool = False, check_schema: bool = True
 ) -> psycopg.Connection:
-    """Open an owner connection to galdb's database.
+    """Open an owner connection to galdb's database, acting as the ``galdb_owner`` role.
 
     The first connection of a process to a database checks that its schema is at the
     revision this galdb was written for (a clear error instead of missing-column tracebacks
-    after an upgrade of galdb); ``check_schema=False`` skips it (migration tests).
+    after an upgrade of galdb); ``check_schema=False`` skips that and stays the login role
+    (migrations, role passwords).
+
+    Checked connections ``SET ROLE galdb_owner`` (migration 0009), so that what galdb makes
+    at run time (prediction tables, task views, kNN graphs) belongs to the owner group and
+    any of its members may replace it; the login role must be a member.
     """
     url = database_url(settings)
     try:
         conn = psycopg.connect(url, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseError(f"cannot connect to {_redact(url)}: {exc}") from exc
-    if check_schema and url not in _SCHEMA_CHECKED:
-        try:
+    if not check_schema:
+        return conn
+    try:
+        if url not in _SCHEMA_CHECKED:
             _check_schema(conn)
-        except BaseException:
-            conn.close()
-            raise
-        _SCHEMA_CHECKED.add(url)
+            _SCHEMA_CHECKED.add(url)
+        _act_as_owner(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _act_as_owner(conn: psycopg.Connection) -> None:
+    try:
+        conn.execute(f"SET ROLE {OWNER_ROLE}")
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _not_an_owner(conn) from exc
+    if not conn.autocommit:
+        conn.commit()  # a rolled-back transaction would undo SET ROLE
+
+
+def _not_an_owner(conn: psycopg.Connection) -> GaldbError:
+    user = conn.info.user
+    return GaldbError(
+        f"the role {user!r} may not act as {OWNER_ROLE!r}, which owns galdb's tables: a "
+        f'member of it must run GRANT {OWNER_ROLE} TO "{user}" (or connect as the role that '
+        "ran `galdb db init`)"
+    )
 
 
 _SCHEMA_CHECKED: set[str] = set()
@@ -85,6 +111,8 @@ def _check_schema(conn: psycopg.Connection) -> None:
         row = conn.execute("SELECT version_num FROM public.alembic_version").fetchone()
     except psycopg.errors.UndefinedTable:
         row = None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _not_an_owner(conn) from exc
     conn.rollback()
     head = head_revision()
     if row is None:

@@ -18,6 +18,7 @@ import platformdirs
 DATABASE_NAME = "galdb"
 READER_ROLE = "galdb_reader"
 REVIEWER_ROLE = "galdb_reviewer"
+OWNER_ROLE = "galdb_owner"  # group role (NOLOGIN) owning galdb's objects; see migration 0009
 
 
 @dataclass(frozen=True)

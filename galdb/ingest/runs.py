@@ -27,6 +27,7 @@ import psycopg
 
 from galdb.errors import GaldbError
 
+LOCK_WAIT_S = 5  # how long to wait for the release lock
 LOCK_NAMESPACE = 7_201_405  # first key of the two-key advisory lock; the release id is the second
 
 
@@ -54,12 +55,18 @@ def ensure_release(conn: psycopg.Connection, release: str, survey: str) -> int:
 def ingest_run(
     conn: psycopg.Connection, release_id: int, source: str, fmt: str, options: dict
 ) -> Iterator[int]:
-    """Open a run under the release lock; close it as completed, failed or interrupted."""
-    locked = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, release_id)
-    ).fetchone()[0]
-    if not locked:
-        raise GaldbError("another ingest of this release is running; wait for it to finish")
+    """Open a run under the release lock; close it as completed, failed or interrupted.
+
+    The lock is waited for a few seconds: the session of an ingest killed a moment ago ends
+    as soon as the server notices, and a rerun must not be refused meanwhile.
+    """
+    conn.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'")
+    try:
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, release_id))
+    except psycopg.errors.LockNotAvailable as exc:
+        raise GaldbError(
+            "another ingest of this release is running; wait for it to finish"
+        ) from exc
     try:
         conn.execute(
             "UPDATE galdb.ingest_runs SET status = 'interrupted', "

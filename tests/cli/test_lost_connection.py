@@ -55,8 +55,9 @@ def _assert_lost_connection(proc: subprocess.Popen) -> str:
     return lines[-1]
 
 
-def test_sql_backend_terminated(settings, conn):
-    conn.autocommit = True
+def test_sql_backend_terminated(settings):
+    # the server's administrator (the login superuser, not galdb_owner) ends the session
+    conn = connect(settings, autocommit=True, check_schema=False)
     marker = f"lost-{uuid.uuid4().hex[:8]}"
     proc = _start(settings.home, "sql", "SELECT pg_sleep(60)", appname=marker)
     try:
@@ -73,10 +74,12 @@ def test_sql_backend_terminated(settings, conn):
         line = _assert_lost_connection(proc)
         assert "terminating connection due to administrator command" in line
     finally:
+        conn.close()
         if proc.poll() is None:
             proc.kill()
 
 
+@pytest.mark.embedded
 def test_embed_while_the_server_is_stopped(tmp_path):
     """`galdb db stop` while `galdb embed` runs with DataLoader workers (its own server)."""
     settings = Settings(home=tmp_path / "home")
@@ -127,6 +130,7 @@ def test_embed_worker_connection_terminated(settings, conn, unique_release, tmp_
     ingest(conn, h5, unique_release)
     conn.commit()
     conn.autocommit = True
+    conn.execute("RESET ROLE")  # the server's administrator (superuser) ends the sessions
     marker = f"lost-{uuid.uuid4().hex[:8]}"
     proc = _start(
         settings.home,

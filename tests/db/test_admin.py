@@ -1,5 +1,7 @@
 """The embedded server, migrations and db status against a real PostgreSQL."""
 
+import pytest
+
 from galdb.db import admin, migrate
 from galdb.db.connect import connect
 
@@ -52,6 +54,7 @@ def test_reader_role_cannot_write(settings):
     assert row == (False, True, False)
 
 
+@pytest.mark.embedded
 def test_embedded_server_is_tuned_once(settings):
     from galdb.db import server
 

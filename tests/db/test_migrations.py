@@ -23,6 +23,8 @@ from galdb.labels.store import import_labels
 from galdb.labels.tasks import create_task, get_task
 from galdb.lvm.vectors import iter_embeddings
 
+pytestmark = pytest.mark.embedded  # makes scratch databases as the embedded superuser
+
 
 @pytest.fixture
 def scratch_db(settings):
@@ -54,7 +56,7 @@ def test_upgrade_from_0002_keeps_data_and_downgrade_round_trips(scratch_db):
     with connect(scratch_db) as conn:  # a new session picks up the database's search_path
         assert conn.execute("SELECT count(*) FROM shape").fetchone()[0] == 80
     assert migrate.downgrade(scratch_db, "0002") == "0002"
-    with connect(scratch_db) as conn:
+    with connect(scratch_db, check_schema=False) as conn:
         left = conn.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'galdb' AND (c.relname LIKE 'predictions%%' "

@@ -30,6 +30,8 @@ from galdb.db import migrate, server
 from galdb.db.connect import with_database
 from galdb.db.settings import Settings
 
+pytestmark = pytest.mark.embedded  # makes scratch databases as the embedded superuser
+
 VERSIONS = migrate.scripts_dir() / "versions"
 DUMPS = sorted((Path(__file__).parent / "dumps").glob("*.sql"))
 RESTRICT_KEY = "galdbcompare"  # psql's \restrict key; fixed so that two dumps can be compared

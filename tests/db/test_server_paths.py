@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from galdb.db import server
 from galdb.db.connect import database_url
 from galdb.db.settings import Settings
+
+pytestmark = pytest.mark.embedded  # starts and stops embedded servers
 
 ODD = 'Ångström galaxy\'s "home" $HOME `id` \\ #1,%20'
 

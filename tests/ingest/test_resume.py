@@ -1,9 +1,14 @@
 """Re-ingest inserts nothing; an ingest killed midway and rerun equals one clean run."""
 
 import sys
+import time
+
+import pytest
 
 from galdb.datasets.sky import write_catalog_csv
-from galdb.ingest import ingest
+from galdb.db.connect import connect
+from galdb.errors import GaldbError
+from galdb.ingest import ingest, runs
 from tests.conftest import kill_midway
 
 
@@ -65,3 +70,22 @@ def test_killed_ingest_resumes_to_the_same_rows(conn, settings, tmp_path, unique
         )
     ]
     assert statuses == ["interrupted", "completed"]
+
+
+def test_a_running_ingest_of_the_release_is_waited_for_then_refused(
+    conn, settings, tmp_path, unique_release, monkeypatch
+):
+    catalog = write_catalog_csv(tmp_path / "cat.csv", 50, seed=6)
+    ingest(conn, catalog, unique_release)
+    release_id = conn.execute(
+        "SELECT release_id FROM galdb.releases WHERE name = %s", (unique_release,)
+    ).fetchone()[0]
+    monkeypatch.setattr(runs, "LOCK_WAIT_S", 0.3)
+    with connect(settings, autocommit=True) as other:  # another ingest holds the release
+        other.execute("SELECT pg_advisory_lock(%s, %s)", (runs.LOCK_NAMESPACE, release_id))
+        started = time.monotonic()
+        with pytest.raises(GaldbError, match="another ingest of this release is running"):
+            ingest(conn, catalog, unique_release)
+        assert time.monotonic() - started >= 0.3
+        conn.rollback()
+    assert ingest(conn, catalog, unique_release).present == 50  # free again: it runs
