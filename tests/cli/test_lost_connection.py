@@ -55,6 +55,7 @@ def _assert_lost_connection(proc: subprocess.Popen) -> str:
     return lines[-1]
 
 
+@pytest.mark.embedded  # a superuser ends the sessions
 def test_sql_backend_terminated(settings):
     # the server's administrator (the login superuser, not galdb_owner) ends the session
     conn = connect(settings, autocommit=True, check_schema=False)
@@ -124,6 +125,7 @@ def test_embed_while_the_server_is_stopped(tmp_path):
         server.stop(settings.pgdata)
 
 
+@pytest.mark.embedded  # a superuser ends the sessions
 def test_embed_worker_connection_terminated(settings, conn, unique_release, tmp_path):
     """A DataLoader worker's backend is terminated: torch re-raises its error in the main."""
     h5 = write_ssl_legacysurvey(tmp_path / "ssl.h5", 3000, size=32, seed=4)
