@@ -15,7 +15,8 @@ one object across every release.
 (:func:`key_sql`: ``release/brickid/objid`` → ``brickid/objid``; an id without ``/`` is its
 own key), else a *position* pair. The match is one-to-one and greedy over the total order
 (key pairs first, then by separation, then by new and old galaxy_id): a pair is accepted
-when each side is the other's best among the pairs whose ends are both still free. Repeating
+when each side is the other's best among the pairs whose ends are both still free (the
+"locally dominant" pairs of Preis's 1999 approximate matching algorithm). Repeating
 that until no free pair is left gives exactly the greedy matching whatever the order in which
 pages are visited, so the result does not depend on the page size or on where a killed run
 stopped: a key match beats any position match, the closest pair wins, ties go to the lower
@@ -29,8 +30,9 @@ a release in memory), in phases recorded in ``galdb.lineage_matches`` (``phase``
 1. ``candidates``: for a page of NEW's galaxies, the OLD galaxies within the radius, found
    on the zone index as ``galdb.cone_search`` does (``galdb.cone_zone_ranges`` per galaxy,
    then the exact ``galdb.angular_separation``), go to ``galdb.lineage_candidates``;
-2. ``assign``: passes over the candidate pages accept the mutually-best free pairs, until
-   no pair with both ends free is left (usually two passes);
+2. ``assign``: passes over the candidate pages accept each pair that is the best of both
+   its galaxies and delete the other pairs of those two, until every pair left is accepted
+   (one pass, or a few where objects crowd within the radius);
 3. ``write``: each page of NEW's galaxies gets its lineage row (upserted);
 4. ``roots``: OLD's galaxies without a row start their chain;
 5. ``descendants``: releases matched earlier to NEW (and theirs) take the lineage ids NEW now
@@ -320,6 +322,21 @@ def _pages(
         progress.advance(upto - after)
 
 
+def _run_pages(
+    conn: psycopg.Connection,
+    m: _Match,
+    side: str,
+    sql: str,
+    params: dict,
+    page_size: int,
+    progress: Progress,
+    description: str,
+) -> None:
+    """Run ``sql`` (parameters ``params`` and the page's ``after``, ``upto``) on each page."""
+    for after, upto in _pages(conn, m, side, page_size, progress, description):
+        conn.execute(sql, {**params, "after": after, "upto": upto})
+
+
 _CANDIDATES = f"""
 INSERT INTO galdb.lineage_candidates
     (new_release_id, new_id, old_id, by_key, separation_arcsec)
@@ -337,46 +354,41 @@ ON CONFLICT DO NOTHING
 
 def _candidates(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progress):
     params = {"new": m.new_release_id, "old": m.old_release_id, "radius": m.radius_arcsec / 3600}
-    for after, upto in _pages(conn, m, "new", page_size, progress, "lineage: pairs"):
-        conn.execute(_CANDIDATES, {**params, "after": after, "upto": upto})
+    _run_pages(conn, m, "new", _CANDIDATES, params, page_size, progress, "lineage: pairs")
+    conn.execute("ANALYZE galdb.lineage_candidates")  # it went from empty to its size
     _next_phase(conn, m)
 
 
-def _free(alias: str) -> str:
-    """SQL: neither end of candidate ``alias`` is taken by an accepted pair."""
-    return (
-        "NOT EXISTS (SELECT 1 FROM galdb.lineage_candidates a WHERE a.new_release_id = "
-        f"%(new)s AND a.new_id = {alias}.new_id AND a.accepted) AND NOT EXISTS (SELECT 1 FROM "
-        f"galdb.lineage_candidates a WHERE a.new_release_id = %(new)s AND a.old_id = "
-        f"{alias}.old_id AND a.accepted)"
-    )
-
-
-# One step of the greedy one-to-one assignment on a page of new ids: each free pair that is
-# the best free pair of both its new and its old galaxy is accepted. The order: key pairs
-# first, then the separation, then the other side's galaxy_id.
-_ACCEPT = f"""
+# One step of the greedy one-to-one assignment on a page of new ids. Every candidate row
+# not accepted has both ends free (when a pair is accepted, the other rows of its two
+# galaxies are deleted), so a pair is accepted when it is the best row of its new galaxy
+# and no row of its old galaxy is better. The order of pairs: key pairs first, then the
+# separation, then the new and the old galaxy_id. Written as index lookups per row of the
+# page (a nested anti-join), a plan that does not depend on the planner's estimates.
+_ACCEPT = """
 WITH best_new AS (
-    SELECT DISTINCT ON (c.new_id) c.new_id, c.old_id
+    SELECT DISTINCT ON (c.new_id) c.new_id, c.old_id, c.by_key, c.separation_arcsec
     FROM galdb.lineage_candidates AS c
     WHERE c.new_release_id = %(new)s AND c.new_id > %(after)s AND c.new_id <= %(upto)s
-      AND {_free("c")}
+      AND NOT c.accepted
     ORDER BY c.new_id, c.by_key DESC, c.separation_arcsec, c.old_id
-), best_old AS (
-    SELECT DISTINCT ON (c.old_id) c.old_id, c.new_id
-    FROM galdb.lineage_candidates AS c
-    WHERE c.new_release_id = %(new)s AND c.old_id IN (SELECT old_id FROM best_new)
-      AND {_free("c")}
-    ORDER BY c.old_id, c.by_key DESC, c.separation_arcsec, c.new_id
+), mutual AS (
+    SELECT b.new_id, b.old_id FROM best_new AS b
+    WHERE NOT EXISTS (
+        SELECT 1 FROM galdb.lineage_candidates AS c
+        WHERE c.new_release_id = %(new)s AND c.old_id = b.old_id AND NOT c.accepted
+          AND (NOT c.by_key, c.separation_arcsec, c.new_id)
+              < (NOT b.by_key, b.separation_arcsec, b.new_id))
 )
 UPDATE galdb.lineage_candidates AS c SET accepted = true
-FROM best_new AS b JOIN best_old AS o USING (new_id, old_id)
-WHERE c.new_release_id = %(new)s AND c.new_id = b.new_id AND c.old_id = b.old_id
+FROM mutual AS m
+WHERE c.new_release_id = %(new)s AND c.new_id = m.new_id AND c.old_id = m.old_id
+RETURNING c.new_id, c.old_id
 """
 
-_ANY_FREE = f"""
-SELECT EXISTS (SELECT 1 FROM galdb.lineage_candidates AS c
-               WHERE c.new_release_id = %(new)s AND NOT c.accepted AND {_free("c")})
+_DROP_TAKEN = """
+DELETE FROM galdb.lineage_candidates
+WHERE new_release_id = %(new)s AND NOT accepted AND {side} = ANY(%(ids)s)
 """
 
 
@@ -386,10 +398,23 @@ def _assign(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progr
     while True:
         whole_pass, accepted = m.cursor == first, 0
         for after, upto in _pages(conn, m, "new", page_size, progress, "lineage: assign"):
-            accepted += conn.execute(_ACCEPT, {**params, "after": after, "upto": upto}).rowcount
-        if not conn.execute(_ANY_FREE, params).fetchone()[0]:
+            pairs = conn.execute(_ACCEPT, {**params, "after": after, "upto": upto}).fetchall()
+            if pairs:  # the other rows of the galaxies just matched: a page's ids at most
+                conn.execute(
+                    _DROP_TAKEN.format(side="new_id"), {**params, "ids": [p[0] for p in pairs]}
+                )
+                conn.execute(
+                    _DROP_TAKEN.format(side="old_id"), {**params, "ids": [p[1] for p in pairs]}
+                )
+            accepted += len(pairs)
+        left = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM galdb.lineage_candidates "
+            "WHERE new_release_id = %(new)s AND NOT accepted)",
+            params,
+        ).fetchone()[0]
+        if not left:
             break
-        if whole_pass and not accepted:  # cannot happen with one order on both sides
+        if whole_pass and not accepted:  # cannot happen: the best pair left is always taken
             raise RuntimeError("lineage assignment made no progress; please report this")
         _save(conn, m, cursor=first)  # another pass
         conn.commit()
@@ -398,6 +423,7 @@ def _assign(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progr
         "FROM galdb.lineage_candidates WHERE new_release_id = %s AND accepted",
         (m.new_release_id,),
     ).fetchone()
+    conn.execute("ANALYZE galdb.lineage_candidates")  # the accepted pairs, for the next phases
     counts = {
         "by_key": by_key,
         "by_position": by_position,
@@ -407,16 +433,23 @@ def _assign(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progr
     _next_phase(conn, m, counts=counts)
 
 
+# The accepted pair of each galaxy of the page, looked up on the indexes (LIMIT 1 keeps the
+# lateral subquery a per-row lookup, whatever the statistics say about ``accepted``).
 _WRITE = """
 INSERT INTO galdb.galaxy_lineage
     (galaxy_id, lineage_id, previous_id, matched_by, separation_arcsec)
-SELECT g.galaxy_id, COALESCE(p.lineage_id, c.old_id, g.galaxy_id), c.old_id,
+SELECT g.galaxy_id, COALESCE(c.lineage_id, c.old_id, g.galaxy_id), c.old_id,
        CASE WHEN c.old_id IS NULL THEN 'new' WHEN c.by_key THEN 'key' ELSE 'position' END,
        c.separation_arcsec
 FROM galdb.galaxies AS g
-LEFT JOIN galdb.lineage_candidates AS c
-       ON c.new_release_id = %(new)s AND c.new_id = g.galaxy_id AND c.accepted
-LEFT JOIN galdb.galaxy_lineage AS p ON p.galaxy_id = c.old_id
+LEFT JOIN LATERAL (
+    SELECT a.old_id, a.by_key, a.separation_arcsec,
+           (SELECT p.lineage_id FROM galdb.galaxy_lineage AS p WHERE p.galaxy_id = a.old_id)
+               AS lineage_id
+    FROM galdb.lineage_candidates AS a
+    WHERE a.new_release_id = %(new)s AND a.new_id = g.galaxy_id AND a.accepted
+    LIMIT 1
+) AS c ON true
 WHERE g.galaxy_id > %(after)s AND g.galaxy_id <= %(upto)s AND g.release_id = %(new)s
 ON CONFLICT (galaxy_id) DO UPDATE SET lineage_id = EXCLUDED.lineage_id,
     previous_id = EXCLUDED.previous_id, matched_by = EXCLUDED.matched_by,
@@ -426,8 +459,7 @@ ON CONFLICT (galaxy_id) DO UPDATE SET lineage_id = EXCLUDED.lineage_id,
 
 def _write(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progress):
     params = {"new": m.new_release_id}
-    for after, upto in _pages(conn, m, "new", page_size, progress, "lineage: write"):
-        conn.execute(_WRITE, {**params, "after": after, "upto": upto})
+    _run_pages(conn, m, "new", _WRITE, params, page_size, progress, "lineage: write")
     _next_phase(conn, m)
 
 
@@ -441,8 +473,7 @@ ON CONFLICT (galaxy_id) DO NOTHING
 
 def _roots(conn: psycopg.Connection, m: _Match, page_size: int, progress: Progress):
     params = {"old": m.old_release_id}
-    for after, upto in _pages(conn, m, "old", page_size, progress, "lineage: earlier"):
-        conn.execute(_ROOTS, {**params, "after": after, "upto": upto})
+    _run_pages(conn, m, "old", _ROOTS, params, page_size, progress, "lineage: earlier")
     _next_phase(conn, m)
 
 
