@@ -63,6 +63,13 @@ def ingest_command(
     cutout_url: Annotated[
         str, typer.Option(help="legacysurvey: base URL of the cutout service.")
     ] = DEFAULT_BASE_URL,
+    lineage_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Match the release to this earlier one (default for legacysurvey: the newest "
+            "earlier Legacy Surveys release of the same survey)."
+        ),
+    ] = None,
 ) -> None:
     """Ingest a release; re-running inserts nothing twice and resumes an interrupted run.
 
@@ -83,20 +90,22 @@ def ingest_command(
 
       galdb ingest sweep.fits --format legacysurvey -r dr10-south --cutouts ls/ --max-mag 20
 
+      galdb ingest tractor-1126p222.fits --format legacysurvey -r dr10 --cutouts ls/ --queue
+
     --format legacysurvey reads a Tractor or sweep catalog, keeps galaxies (not --exclude-types,
     brick_primary, --max-mag), keys them release/brickid/objid and fetches their cutouts from
     the Legacy Surveys viewer into --cutouts (cached: a rerun fetches only what is missing).
 
     With an active pipeline (galdb pipeline set), a successful ingest enqueues its first
-    stage for `galdb worker`; --queue makes the ingest itself a job.
+    stage for `galdb worker`; --queue makes the ingest itself a job. A legacysurvey ingest
+    into a release with an earlier Legacy Surveys release of the same survey (or any ingest
+    with --lineage-from OLD) also enqueues the lineage match (galdb release match).
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
     legacysurvey = None
     if fmt == "legacysurvey" or cutouts is not None:
         if cutouts is None:
             raise GaldbError("--format legacysurvey needs --cutouts DIR (the cutout cache)")
-        if queue:
-            raise GaldbError("--queue does not take --format legacysurvey yet; run it directly")
         selection = Selection(
             exclude_types=tuple(t.strip() for t in exclude_types.split(",") if t.strip()),
             primary_only=not all_bricks,
@@ -129,6 +138,8 @@ def ingest_command(
             bands=bands,
             encoding=encoding,
             batch_size=batch_size,
+            legacysurvey=legacysurvey,
+            lineage_from=lineage_from,
         )
         return
     with connect(ctx.obj) as conn, RichProgress() as progress:
@@ -150,7 +161,7 @@ def ingest_command(
         _print_summary(summary)
         if not summary.stored_anything:
             raise IngestFailed(f"nothing from {path} could be ingested (see the problems above)")
-        _start_pipelines(conn, summary)
+        _follow_up(conn, summary, lineage_from)
 
 
 def _enqueue(ctx, path, release, catalog, columns, **options) -> None:
@@ -162,17 +173,21 @@ def _enqueue(ctx, path, release, catalog, columns, **options) -> None:
     console.print(f"ingest of {path} into {release!r} queued as job {job_id} (galdb worker)")
 
 
-def _start_pipelines(conn, s: IngestSummary) -> None:
-    from galdb.ingest.runs import release_id_of
-    from galdb.jobs.pipelines import start
+def _follow_up(conn, s: IngestSummary, lineage_from: str | None) -> None:
+    from galdb.jobs.ingest import follow_up
 
-    started = start(conn, s.release, release_id_of(conn, s.release), s.run_id)
+    after = follow_up(conn, s, lineage_from=lineage_from)
     conn.commit()
-    for pipeline_id, job_id in started:
+    for pipeline_id, job_id in after.pipelines:
         console.print(
             f"pipeline {pipeline_id}: embed job {job_id} queued (galdb release status {s.release})"
             if job_id
             else f"pipeline {pipeline_id}: already queued for run {s.run_id}"
+        )
+    if after.lineage_job:
+        console.print(
+            f"lineage: match to {after.lineage_from!r} queued as job {after.lineage_job} "
+            f"(galdb worker; or now: galdb release match {s.release} --to {after.lineage_from})"
         )
 
 

@@ -37,6 +37,8 @@ from galdb.ingest.records import BadInput, Candidate, Galaxy, Rejected, check_co
 
 FETCH_GROUP = 256  # rows whose cutouts are fetched together before they go to the loader
 KEY_COLUMNS = ("release", "brickid", "objid")
+STORED_OPTIONS = ("cutouts", "selection", "layer", "pixscale", "bands", "size", "kind")
+"""The options that decide what an ingest stores; the others only change how it fetches."""
 
 
 @dataclass(frozen=True)
@@ -86,16 +88,24 @@ class LegacySurveyOptions:
 
     def settings(self) -> dict:
         """The options that decide what an ingest stores (JSON-ready)."""
-        sel = self.selection
-        return {
-            "cutouts": str(Path(self.cutouts).resolve()),
-            "selection": {**asdict(sel), "exclude_types": list(sel.exclude_types)},
-            "layer": self.layer,
-            "pixscale": self.pixscale,
-            "bands": self.bands,
-            "size": self.size,
-            "kind": self.kind,
-        }
+        values = self.to_payload()
+        return {name: values[name] for name in STORED_OPTIONS}
+
+    def to_payload(self) -> dict:
+        """Every option as JSON-ready values (a queued ingest job carries them)."""
+        values = asdict(self)
+        values["cutouts"] = str(Path(self.cutouts).resolve())
+        values["selection"]["exclude_types"] = list(self.selection.exclude_types)
+        return values
+
+    @classmethod
+    def from_payload(cls, values: dict) -> LegacySurveyOptions:
+        """The options :meth:`to_payload` wrote."""
+        selection = dict(values["selection"])
+        selection["exclude_types"] = tuple(selection["exclude_types"])
+        return cls(
+            **{**values, "cutouts": Path(values["cutouts"]), "selection": Selection(**selection)}
+        )
 
     def request(self, ra: float, dec: float) -> CutoutRequest:
         return CutoutRequest(ra, dec, self.layer, self.pixscale, self.bands, self.size, self.kind)

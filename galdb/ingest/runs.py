@@ -25,10 +25,11 @@ from pathlib import Path
 
 import psycopg
 
+from galdb.db import locks
 from galdb.errors import GaldbError
 
 LOCK_WAIT_S = 5  # how long to wait for the release lock
-LOCK_NAMESPACE = 7_201_405  # first key of the two-key advisory lock; the release id is the second
+LOCK_NAMESPACE = locks.INGEST_RELEASE  # (namespace, release_id)
 
 
 def ensure_release(conn: psycopg.Connection, release: str, survey: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from galdb.jobs import embed, graph, ingest, predict, propagate, retrain
+from galdb.jobs import embed, graph, ingest, lineage, predict, propagate, retrain
 
 KINDS: dict[str, Callable] = {
     "retrain": retrain.run,
@@ -18,4 +18,5 @@ KINDS: dict[str, Callable] = {
     "predict": predict.run,
     "graph": graph.run,
     "propagate": propagate.run,
+    "lineage": lineage.run,
 }

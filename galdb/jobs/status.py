@@ -46,13 +46,15 @@ def release_status_sql() -> str:
 
 
 def release_status(conn: psycopg.Connection, release: str) -> list[StageStatus]:
-    """Each stage (ingest, then the pipeline's) of ``release``, in order; raises GaldbError
-    for an unknown release with no queued ingest."""
-    stages = ("ingest", *STAGES)
+    """Each stage (ingest, lineage when the release has a lineage job, then the pipeline's)
+    of ``release``, in order; raises GaldbError for an unknown release with no queued
+    ingest."""
+    stages = ("ingest", "lineage", *STAGES)
     rows = {
         r[0]: StageStatus(*r)
         for r in conn.execute(release_status_sql(), (release, list(stages))).fetchall()
     }
     if not rows:
         release_id_of(conn, release)  # raises, naming the known releases, if unknown
-    return [rows.get(stage, StageStatus(stage)) for stage in stages]
+    shown = [s for s in stages if s != "lineage" or s in rows]
+    return [rows.get(stage, StageStatus(stage)) for stage in shown]

@@ -21,6 +21,7 @@ from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from galdb.db import locks
 from galdb.errors import GaldbError
 from galdb.ingest.cutouts import inspect_cutout
 from galdb.ingest.records import BadInput
@@ -31,7 +32,7 @@ from galdb.lvm.specs import LoadedModel
 from galdb.progress import NoProgress, Progress
 
 PAGE = 256
-LOCK_NAMESPACE = 7_201_406  # advisory lock (namespace, model_id): one embed per model at a time
+LOCK_NAMESPACE = locks.EMBED_MODEL  # (namespace, model_id): one embed per model at a time
 
 
 PIXEL_COLUMNS = "g.galaxy_id, " + pixel_columns("g")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from galdb.db import locks
 from galdb.errors import GaldbError
 from galdb.jobs.queue import enqueue
 from galdb.labels.tasks import Task
@@ -32,7 +33,7 @@ from galdb.review.queue import Item
 
 ACTIONS = ("label", "accept", "flag", "skip", "undo")
 FLAG_REASONS = ("artefact", "interesting", "unsure")
-RETRAIN_LOCK = 7_201_406  # first key of the per-task advisory lock around the threshold count
+RETRAIN_LOCK = locks.RETRAIN_COUNT  # (namespace, task_id) around the threshold count
 
 
 @dataclass(frozen=True)

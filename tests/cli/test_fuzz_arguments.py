@@ -174,3 +174,12 @@ def test_head_review_and_jobs(conn, capsys, world, task, model, reviewer):
     run(conn, capsys, ["review", "stats", "--task", task])
     run(conn, capsys, ["jobs", "show", task])
     run(conn, capsys, ["propagate", "--task", task, "--model", model])
+
+
+@FUZZ
+@given(new=TEXT, old=TEXT, radius=TEXT)
+def test_release_match(conn, capsys, world, new, old, radius):
+    run(conn, capsys, ["release", "match", "--to", old, "--radius", radius, "--", new])
+    run(conn, capsys, ["release", "match", "--to", old, "--", world["release"]])
+    run(conn, capsys, ["release", "match", "--to", world["release"], "--radius", radius, "--",
+                       world["release"]])  # fmt: skip

@@ -2,7 +2,7 @@
 
 import pytest
 
-from galdb.db import admin, migrate
+from galdb.db import admin, locks, migrate
 from galdb.db.connect import connect
 
 
@@ -64,3 +64,8 @@ def test_embedded_server_is_tuned_once(settings):
             "SELECT setting::bigint * 8 / 1024 FROM pg_settings WHERE name = 'shared_buffers'"
         ).fetchone()[0]
     assert shared == int(server.tuning()["shared_buffers"].removesuffix("MB"))
+
+
+def test_advisory_lock_namespaces_differ():
+    found = locks.namespaces()
+    assert len(found) >= 4 and len(set(found.values())) == len(found), found

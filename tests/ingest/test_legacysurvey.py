@@ -26,6 +26,8 @@ from galdb.ingest import LegacySurveyOptions, Selection, ingest
 from galdb.ingest.cutout_service import CutoutRequest, CutoutService
 from galdb.ingest.legacysurvey import magnitude, selected_rows, source_ids
 from galdb.ingest.records import Code
+from galdb.jobs.status import release_status
+from galdb.jobs.worker import run_worker
 from galdb.sim.simulate import simulate_galaxy, write_cutout
 
 SIZE = 32
@@ -421,8 +423,13 @@ def test_cli_ingests_a_sweep_and_resumes(tmp_path, sky, settings, conn, unique_r
         assert sum(server.hits.values()) == 5
         assert main(argv[:6]) != 0
         assert "needs --cutouts" in "".join(capsys.readouterr())
-        assert main([*argv, "--queue"]) != 0
-        assert "--queue does not take" in "".join(capsys.readouterr())
+        # queued: the job carries the options; the worker fetches the 404 again, no other
+        assert main([*argv, "--queue"]) == 0
+        assert "queued as job" in capsys.readouterr().out
+        run_worker(settings, once=True, log=lambda _: None)
+        assert sum(server.hits.values()) == 6
+    job = release_status(conn, unique_release)[0]
+    assert job.status == "done" and (job.result["present"], job.result["quarantined"]) == (3, 1)
     ids = conn.execute(
         "SELECT array_agg(source_id ORDER BY source_id) FROM galdb.catalog WHERE release = %s",
         (unique_release,),
