@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -117,3 +118,34 @@ def train(
         "val_psnr_noop": psnr_noop,
         "val_ssim_noop": ssim_noop,
     }
+
+
+def train_version(
+    conn,
+    folder: Path,
+    spec: str,
+    config: TrainConfig,
+    *,
+    limit: int | None = None,
+    progress: Progress | None = None,
+):
+    """Train a network on the LVM backbone ``spec`` from a pairs folder and store it as a
+    new restoration version (not current; the caller commits). Returns the version."""
+    from galdb.lvm.specs import load_model
+    from galdb.restore.network import from_backbone
+    from galdb.restore.pairs import load_pairs
+    from galdb.restore.versions import store_version
+
+    pairs = load_pairs(folder, limit)
+    loaded = load_model(spec)
+    net = from_backbone(loaded)
+    metrics = train(net, pairs, config, progress)
+    return store_version(
+        conn,
+        net,
+        model_spec=spec,
+        backbone_sha256=loaded.weights_sha256,
+        hyperparameters=config.to_dict(),
+        pairs=str(Path(folder).resolve()),
+        metrics=metrics,
+    )
