@@ -65,15 +65,7 @@ class RestorationNet(nn.Module):
         super().__init__()
         self.config = config
         in_chans = len(config.preprocessing.channels)
-        try:
-            self.encoder = timm.create_model(
-                config.arch, pretrained=False, features_only=True, in_chans=in_chans
-            )
-        except Exception as exc:  # timm raises several types for unsupported architectures
-            raise GaldbError(
-                f"{config.arch} cannot serve as a restoration encoder "
-                f"(timm features_only: {type(exc).__name__}: {exc})"
-            ) from exc
+        self.encoder = features_encoder(config.arch, in_chans)
         channels = self.encoder.feature_info.channels()
         self.stride = max(self.encoder.feature_info.reduction())
         width = [min(c, config.decoder_width) for c in channels]
@@ -107,16 +99,29 @@ class RestorationNet(nn.Module):
         return (padded + self.out(y))[..., :h, :w]
 
 
-def from_backbone(loaded: LoadedModel, decoder_width: int = DECODER_WIDTH) -> RestorationNet:
-    """A restoration network whose encoder carries the loaded backbone's weights."""
+def features_encoder(arch: str, in_chans: int) -> nn.Module:
+    """timm's ``features_only`` form of an architecture (random init): a list of maps."""
+    try:
+        return timm.create_model(arch, pretrained=False, features_only=True, in_chans=in_chans)
+    except Exception as exc:  # timm raises several types for unsupported architectures
+        raise GaldbError(
+            f"{arch} cannot serve as an encoder (timm features_only: {type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def check_rebuildable(loaded: LoadedModel) -> None:
+    """Raise unless timm can rebuild the backbone's architecture offline."""
     if loaded.arch.startswith("hf-hub:"):
         raise GaldbError(
-            f"{loaded.spec}: a hub model cannot be rebuilt offline as an encoder; save it as "
-            "a checkpoint (galdb lvm pretrain --init) or use timm:/checkpoint:"
+            f"{loaded.spec}: a hub model cannot be rebuilt offline as an encoder; use "
+            "timm:<name> or checkpoint:<path> (e.g. one written by galdb lvm pretrain)"
         )
-    net = RestorationNet(NetConfig(loaded.arch, loaded.preprocessing, decoder_width))
+
+
+def load_backbone_weights(encoder: nn.Module, loaded: LoadedModel) -> None:
+    """Give a :func:`features_encoder` the loaded backbone's weights (same tensors)."""
     source = loaded.model.state_dict()
-    target = net.encoder.state_dict()
+    target = encoder.state_dict()
     shared = {}
     for key, value in target.items():
         # features_only flattens nested top-level modules: ``stages.0`` becomes ``stages_0``
@@ -131,7 +136,14 @@ def from_backbone(loaded: LoadedModel, decoder_width: int = DECODER_WIDTH) -> Re
             f"{loaded.spec}: {len(missing)} encoder weights not found in the backbone "
             f"(e.g. {missing[0]}); the architecture's feature extractor differs from it"
         )
-    net.encoder.load_state_dict(shared)
+    encoder.load_state_dict(shared)
+
+
+def from_backbone(loaded: LoadedModel, decoder_width: int = DECODER_WIDTH) -> RestorationNet:
+    """A restoration network whose encoder carries the loaded backbone's weights."""
+    check_rebuildable(loaded)
+    net = RestorationNet(NetConfig(loaded.arch, loaded.preprocessing, decoder_width))
+    load_backbone_weights(net.encoder, loaded)
     return net
 
 
