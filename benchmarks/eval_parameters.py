@@ -6,8 +6,10 @@ dominant component), in one run:
 1. pooled-embedding ridge head (``galdb head train``'s regression head): 5-fold CV R² on the
    ``--n-test`` test galaxies (seed 7, 64 px, as ``eval_fewshot.py --sim 600`` measures
    it), and trained on the ``--n-train`` training galaxies (seed 8), scored on the test set;
-2. feature-map head (``galdb.eval.feature_head``): the frozen backbone's stride-8/16 maps, a
-   small conv + MLP head trained on the training galaxies' truth, scored on the test set;
+2. feature-map head (``galdb.eval.feature_head``): the frozen backbone's stride-8/16 maps
+   (input centre-cropped to ``--crop`` of the side, default the whole cutout: a big galaxy
+   overflows the 0.6 crop the SSL checkpoint was trained with), a small conv + MLP head
+   trained on the training galaxies' truth, scored on the test set;
 3. direct fit (``galdb.eval.sersic_fit``): astropy ``Sersic2D`` convolved with each cutout's
    PSF, least squares on the r band, per test galaxy (the first ``--n-fit``).
 
@@ -87,6 +89,10 @@ def main() -> None:
     p.add_argument("--n-test", type=int, default=600)
     p.add_argument("--n-fit", type=int, default=600, help="test galaxies fitted directly")
     p.add_argument("--epochs", type=int, default=80, help="feature head epochs")
+    p.add_argument(
+        "--crop", type=float, default=1.0,
+        help="centre-crop fraction of the feature head's input (the model's own: pooled lines)",
+    )  # fmt: skip
     args = p.parse_args()
     print(command_line())
     log(machine())
@@ -111,7 +117,7 @@ def main() -> None:
     rows.append((f"pooled ridge, trained on {args.n_train}", *ridge, 1000 * embed_s))
 
     log("feature maps")
-    maps = FeatureMaps(loaded)
+    maps = FeatureMaps(load_model(args.model, crop_fraction=args.crop))
     m_train = maps(x_train, list(BANDS))
     started = time.perf_counter()
     head = fit_feature_head(m_train, to_space(y_train), epochs=args.epochs)
@@ -121,7 +127,9 @@ def main() -> None:
     predicted = from_space(head.predict(maps(x_test, list(BANDS))))
     head_s = (time.perf_counter() - started) / len(x_test)
     fmap = [r2(y_test[:, t], predicted[:, t]) for t in range(len(TARGETS))]
-    rows.append((f"feature-map head, trained on {args.n_train}", *fmap, 1000 * head_s))
+    rows.append(
+        (f"feature-map head (crop {args.crop:g}), trained on {args.n_train}", *fmap, 1000 * head_s)
+    )
 
     n_fit = min(args.n_fit, args.n_test)
     log(f"direct Sersic fits of {n_fit} galaxies")

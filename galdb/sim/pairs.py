@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import csv
-import os
 import pathlib
 from collections.abc import Callable
 
@@ -24,7 +22,6 @@ from astropy.io import fits
 
 from galdb.sim.simulate import (
     CATALOG_COLUMNS,
-    _one_galsim_thread,
     _validate,
     catalog_row,
     cutout_header,
@@ -32,6 +29,7 @@ from galdb.sim.simulate import (
     galaxy_truth,
     simulate_galaxy,
     write_cutout,
+    write_indexed,
 )
 
 PAIR_COLUMNS = (*CATALOG_COLUMNS, "clean_file", "clean_psf_fwhm_arcsec")
@@ -82,27 +80,22 @@ def simulate_pairs(
     out = pathlib.Path(out_dir)
     for sub in ("cutouts", "clean"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    index, partial = out / PAIRS_INDEX, out / f"{PAIRS_INDEX}.partial"
     field = {"ra_center": ra_center, "dec_center": dec_center, "field_radius_deg": field_radius_deg}
-    with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(PAIR_COLUMNS)
-        for i in range(n):
-            degraded = simulate_galaxy(seed, i, size=size, **field)
-            name = f"{degraded.source_id}.fits"
-            rel, clean_rel = f"cutouts/{name}", f"clean/{name}"
-            write_cutout(out / rel, degraded)
-            header = cutout_header(degraded.ra, degraded.dec, size, (clean_fwhm,) * 3)
-            header["OBJECT"] = degraded.source_id
-            header["PSFTYPE"] = ("GAUSSIAN", "restoration target: Gaussian PSF, no noise")
-            del header["PSFBETA"]
-            image = clean_image(seed, i, size=size, clean_fwhm=clean_fwhm, **field)
-            fits.PrimaryHDU(data=image, header=header).writeto(out / clean_rel, overwrite=True)
-            writer.writerow([*catalog_row(degraded, rel), clean_rel, clean_fwhm])
-            if progress is not None:
-                progress(1)
-    os.replace(partial, index)
-    return index
+
+    def write(i: int) -> list:
+        degraded = simulate_galaxy(seed, i, size=size, **field)
+        name = f"{degraded.source_id}.fits"
+        rel, clean_rel = f"cutouts/{name}", f"clean/{name}"
+        write_cutout(out / rel, degraded)
+        header = cutout_header(degraded.ra, degraded.dec, size, (clean_fwhm,) * 3)
+        header["OBJECT"] = degraded.source_id
+        header["PSFTYPE"] = ("GAUSSIAN", "restoration target: Gaussian PSF, no noise")
+        del header["PSFBETA"]
+        image = clean_image(seed, i, size=size, clean_fwhm=clean_fwhm, **field)
+        fits.PrimaryHDU(data=image, header=header).writeto(out / clean_rel, overwrite=True)
+        return [*catalog_row(degraded, rel), clean_rel, clean_fwhm]
+
+    return write_indexed(out / PAIRS_INDEX, PAIR_COLUMNS, n, write, progress)
 
 
 def clean_image(

@@ -41,6 +41,7 @@ __all__ = [
     "simulate_galaxy",
     "simulate_release",
     "write_cutout",
+    "write_indexed",
 ]
 
 PIXEL_SCALE = 0.262  # arcsec/pixel, DECam and the Legacy Surveys coadds
@@ -133,22 +134,40 @@ def simulate_release(
     n, seed, size = _validate(n, seed, size, dec_center, field_radius_deg)
     out = pathlib.Path(out_dir)
     (out / "cutouts").mkdir(parents=True, exist_ok=True)
-    # Rows stream into a side file renamed at the end: an interrupted run leaves no
-    # catalog.csv that looks complete.
-    catalog, partial = out / "catalog.csv", out / "catalog.csv.partial"
     field = {"ra_center": ra_center, "dec_center": dec_center, "field_radius_deg": field_radius_deg}
+
+    def write(index: int) -> list:
+        galaxy = simulate_galaxy(seed, index, size=size, **field)
+        rel = f"cutouts/{galaxy.source_id}.fits"
+        write_cutout(out / rel, galaxy)
+        return catalog_row(galaxy, rel)
+
+    return write_indexed(out / "catalog.csv", CATALOG_COLUMNS, n, write, progress)
+
+
+def write_indexed(
+    index: pathlib.Path,
+    columns: tuple[str, ...],
+    n: int,
+    write: Callable[[int], list],
+    progress: Callable[[int], object] | None = None,
+) -> pathlib.Path:
+    """Call ``write(i)`` for i in range(n) (it writes galaxy i's files and returns its index
+    row) and stream the rows into the CSV ``index``, on one GalSim thread; return ``index``.
+
+    Rows go to a side file renamed at the end: an interrupted run leaves no index that looks
+    complete.
+    """
+    partial = index.with_name(index.name + ".partial")
     with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(CATALOG_COLUMNS)
-        for index in range(n):
-            galaxy = simulate_galaxy(seed, index, size=size, **field)
-            rel = f"cutouts/{galaxy.source_id}.fits"
-            write_cutout(out / rel, galaxy)
-            writer.writerow(catalog_row(galaxy, rel))
+        writer.writerow(columns)
+        for i in range(n):
+            writer.writerow(write(i))
             if progress is not None:
                 progress(1)
-    os.replace(partial, catalog)
-    return catalog
+    os.replace(partial, index)
+    return index
 
 
 def simulate_galaxy(
