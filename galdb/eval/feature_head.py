@@ -9,6 +9,9 @@ regresses every target at once (standardised). The encoder stays frozen, so its 
 computed once per image and training is cheap.
 
 The images go in through the model's own preprocessing (:func:`galdb.lvm.preprocess.to_tensor`).
+
+A second variant, :func:`fit_tuned_head`, fine-tunes the encoder together with the same
+head on the images themselves (slower: every step runs the backbone forward and backward).
 """
 
 from __future__ import annotations
@@ -87,6 +90,28 @@ class FeatureHead:
         return self.head(maps).numpy() * self.std + self.mean
 
 
+def _fit(module: nn.Module, loss_of, n: int, epochs, lr, weight_decay, batch_size, seed):
+    """AdamW with a one-cycle schedule over shuffled batches; ``loss_of(batch, gen)``."""
+    optimiser = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-n // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
+    gen = torch.Generator().manual_seed(seed)
+    module.train()
+    for _ in range(epochs):
+        for batch in torch.randperm(n, generator=gen).split(batch_size):
+            loss = loss_of(batch, gen)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    module.eval()
+
+
+def _standardise(targets: np.ndarray):
+    mean, std = targets.mean(axis=0), targets.std(axis=0) + 1e-9
+    return mean, std, torch.from_numpy(((targets - mean) / std).astype(np.float32))
+
+
 def fit_feature_head(
     maps: list[torch.Tensor],
     targets: np.ndarray,
@@ -99,19 +124,81 @@ def fit_feature_head(
 ) -> FeatureHead:
     """Fit a head on precomputed maps to (N, T) targets by mean squared error."""
     torch.manual_seed(seed)
-    mean, std = targets.mean(axis=0), targets.std(axis=0) + 1e-9
-    y = torch.from_numpy(((targets - mean) / std).astype(np.float32))
+    mean, std, y = _standardise(targets)
     head = MapHead([m.shape[1] for m in maps], maps[0].shape[-1], targets.shape[1])
-    optimiser = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * -(-len(y) // batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=steps)
-    gen = torch.Generator().manual_seed(seed)
-    head.train()
-    for _ in range(epochs):
-        for batch in torch.randperm(len(y), generator=gen).split(batch_size):
-            loss = F.mse_loss(head([m[batch] for m in maps]), y[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+
+    def loss_of(batch, gen):
+        return F.mse_loss(head([m[batch] for m in maps]), y[batch])
+
+    _fit(head, loss_of, len(y), epochs, lr, weight_decay, batch_size, seed)
     return FeatureHead(head, mean, std)
+
+
+class TunedRegressor(nn.Module):
+    """The whole encoder, fine-tuned, under a :class:`MapHead` (the second variant)."""
+
+    def __init__(self, maps: FeatureMaps, size: int, n_targets: int) -> None:
+        super().__init__()
+        self.encoder, self.index = maps.encoder, maps.index
+        self.head = MapHead(maps.channels, size // LEVELS[0], n_targets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.encoder(x)
+        return self.head([features[i] for i in self.index])
+
+
+@dataclass
+class TunedHead:
+    model: TunedRegressor
+    prep: object
+    clip: bool
+    mean: np.ndarray
+    std: np.ndarray
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray, bands: list[str], batch_size: int = 64) -> np.ndarray:
+        self.model.eval()
+        out = [
+            self.model(inputs(images[start:][:batch_size], bands, self.prep, self.clip)).numpy()
+            for start in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(out) * self.std + self.mean
+
+
+def inputs(images: np.ndarray, bands: list[str], prep, clip: bool) -> torch.Tensor:
+    return torch.stack([to_tensor(im, bands, prep, clip=clip) for im in images])
+
+
+def fit_tuned_head(
+    loaded: LoadedModel,
+    images: np.ndarray,
+    bands: list[str],
+    targets: np.ndarray,
+    *,
+    clip: bool = False,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress=None,
+) -> TunedHead:
+    """Fine-tune the encoder and a map head together on images (random 90° turns and flips:
+    the targets do not change under them). ``clip=False`` feeds the unclipped stretch, so
+    bright cores keep their profile."""
+    torch.manual_seed(seed)
+    maps = FeatureMaps(loaded)
+    model = TunedRegressor(maps, maps.prep.input_size, targets.shape[1])
+    mean, std, y = _standardise(targets)
+    x_all = inputs(images, bands, maps.prep, clip)
+
+    def loss_of(batch, gen):
+        x = torch.rot90(x_all[batch], int(torch.randint(4, (1,), generator=gen)), (-2, -1))
+        if torch.rand(1, generator=gen) < 0.5:
+            x = x.flip(-1)
+        if progress is not None:
+            progress(len(batch))
+        return F.mse_loss(model(x), y[batch])
+
+    _fit(model, loss_of, len(y), epochs, lr, weight_decay, batch_size, seed)
+    return TunedHead(model, maps.prep, clip, mean, std)

@@ -111,11 +111,14 @@ def scale_display(pixels: np.ndarray, n_channels: int) -> np.ndarray:
     )
 
 
-def to_unit(pixels: np.ndarray, bands: list[str], p: Preprocessing) -> np.ndarray:
-    """Pixels of either kind → (channels, H, W) float32 in [0, 1] (before crop and resize)."""
+def to_unit(
+    pixels: np.ndarray, bands: list[str], p: Preprocessing, *, clip: bool = True
+) -> np.ndarray:
+    """Pixels of either kind → (channels, H, W) float32 in [0, 1] (before crop and resize);
+    ``clip=False`` leaves flux images unclipped (see :func:`stretch_flux`)."""
     if pixels.dtype == np.uint8:
         return scale_display(pixels, len(p.channels))
-    return stretch_flux(pixels, bands, p)
+    return stretch_flux(pixels, bands, p, clip=clip)
 
 
 def crop_resize(x: torch.Tensor, p: Preprocessing) -> torch.Tensor:
@@ -144,7 +147,9 @@ def normalise(x: torch.Tensor, p: Preprocessing) -> torch.Tensor:
     return (x - mean) / std
 
 
-def to_tensor(pixels: np.ndarray, bands: list[str], p: Preprocessing) -> torch.Tensor:
+def to_tensor(
+    pixels: np.ndarray, bands: list[str], p: Preprocessing, *, clip: bool = True
+) -> torch.Tensor:
     """Survey pixels (bands, H, W) → normalised model input (channels, size, size)."""
-    unit = torch.from_numpy(to_unit(pixels, bands, p))
+    unit = torch.from_numpy(to_unit(pixels, bands, p, clip=clip))
     return normalise(crop_resize(unit, p), p)
