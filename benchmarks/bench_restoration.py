@@ -32,7 +32,7 @@ from galdb.db.connect import connect  # noqa: E402
 from galdb.ingest import ingest  # noqa: E402
 from galdb.lvm.preprocess import to_tensor  # noqa: E402
 from galdb.lvm.specs import load_model  # noqa: E402
-from galdb.restore.network import from_backbone, restore  # noqa: E402
+from galdb.restore.network import DECODER_WIDTH, from_backbone, restore  # noqa: E402
 from galdb.restore.run import run_restoration  # noqa: E402
 from galdb.restore.versions import store_version  # noqa: E402
 from galdb.sim import simulate_release  # noqa: E402
@@ -54,6 +54,7 @@ def main() -> None:
     p.set_defaults(n=512)
     p.add_argument("--model", default="timm:resnet18")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--decoder-width", type=int, default=DECODER_WIDTH)
     args = p.parse_args()
     print(command_line())
     work = Path(tempfile.mkdtemp(prefix="bench-restore-"))
@@ -61,7 +62,7 @@ def main() -> None:
     simulate_release(work / "release", args.n, args.seed, size=64)
     images = np.stack([f for f in _read_all(work / "release")])
     loaded = load_model(args.model, input_size=64)
-    net = from_backbone(loaded)
+    net = from_backbone(loaded, args.decoder_width)
     bands = list(BANDS)
     tensors = torch.stack([to_tensor(im, bands, loaded.preprocessing) for im in images])
 
@@ -93,7 +94,8 @@ def main() -> None:
         ("galdb restore run (DB + FITS in/out)", run_rate, run_rate / bare_rate),
     ]
     print_table(
-        f"{args.model}, {args.n} cutouts of 64 px, batch {args.batch}, "
+        f"{args.model}, decoder width {args.decoder_width}, {args.n} cutouts of 64 px, "
+        f"batch {args.batch}, "
         f"{torch.get_num_threads()} threads",
         ["what", "cutouts/s", "ratio to bare"],
         rows,

@@ -52,6 +52,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--decoder-width", type=int, default=32)
     p.add_argument("--tune", type=int, default=100, help="training pairs the baselines tune on")
     p.add_argument("--csv", type=Path, help="write per-image scores here")
     args = p.parse_args()
@@ -61,7 +62,7 @@ def main() -> None:
     ensure_pairs(args.test_dir, args.n_test, 2, args.size)
     pairs, test = load_pairs(args.train_dir, args.n_train), load_pairs(args.test_dir, args.n_test)
     loaded = load_model(args.model)
-    net = from_backbone(loaded)
+    net = from_backbone(loaded, args.decoder_width)
     config = TrainConfig(args.epochs, args.batch_size, args.lr)
     started = time.perf_counter()
     metrics = train(net, pairs, config, LogProgress("train"))
@@ -75,7 +76,8 @@ def main() -> None:
         log(f"per-image scores in {args.csv}")
     print_table(
         f"{len(test)} held-out pairs ({args.test_dir}); network: {args.model}, "
-        f"{metrics['n_train']} training pairs, {args.epochs} epochs",
+        f"{metrics['n_train']} training pairs, {args.epochs} epochs, decoder width "
+        f"{args.decoder_width}",
         ev.SUMMARY_COLUMNS,
         ev.summary_rows(results, len(test)),
     )

@@ -31,6 +31,9 @@ def train_command(
         float, typer.Option(min=0.0, max=0.9, help="Pairs held out for the version's metrics.")
     ] = 0.1,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N pairs.")] = None,
+    decoder_width: Annotated[
+        int, typer.Option(min=4, help="Channels of each decoder stage at most.")
+    ] = 32,
     seed: Seed = 0,
 ) -> None:
     """Train a restoration network on clean/degraded pairs, as a new version.
@@ -48,7 +51,10 @@ def train_command(
 
     config = TrainConfig(epochs, batch_size, lr, val_fraction=val_fraction, seed=seed)
     with connect(ctx.obj) as conn, RichProgress() as progress:
-        version = train_version(conn, pairs, model, config, limit=limit, progress=progress)
+        version = train_version(
+            conn, pairs, model, config, limit=limit, decoder_width=decoder_width,
+            progress=progress,
+        )  # fmt: skip
         conn.commit()
     console.print(f"restoration version {version.version_id} ({model})")
     print_rows(["metric", "value"], sorted(version.metrics.items()), title="held-out pairs")

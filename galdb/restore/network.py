@@ -5,7 +5,10 @@ and given the spec's weights (the same state dict keys), so ``timm:`` starts fro
 registry's deterministic random init and ``checkpoint:`` from the pretrained LVM. The decoder
 upsamples from the deepest feature map, concatenating each shallower map (a skip connection)
 and finally a full-resolution convolution of the input itself, and predicts a residual that
-is added to the input.
+is added to the input. Each decoder stage has at most ``decoder_width`` channels, the
+full-resolution stage half that: at full resolution every channel costs as much as the
+encoder's deep stages, and the decoder's width is the trade between quality and speed
+(``benchmarks/eval_restoration.py`` and ``bench_restoration.py`` measure both).
 
 Images travel in the unclipped asinh stretch of the model's preprocessing
 (:func:`galdb.lvm.preprocess.stretch_flux` with ``clip=False``), channels in the model's
@@ -28,7 +31,7 @@ from galdb.errors import GaldbError
 from galdb.lvm.preprocess import Preprocessing, band_stretch, stretch_flux, unstretch_flux
 from galdb.lvm.specs import LoadedModel
 
-DECODER_WIDTH = 64  # channels of each decoder stage at most: light next to the encoder
+DECODER_WIDTH = 32  # channels of each decoder stage at most: light next to the encoder
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class RestorationNet(nn.Module):
         channels = self.encoder.feature_info.channels()
         self.stride = max(self.encoder.feature_info.reduction())
         width = [min(c, config.decoder_width) for c in channels]
-        self.stem = _conv(in_chans, width[0])
+        full = max(8, width[0] // 2)  # the full-resolution stage is the costliest: narrowest
+        self.stem = _conv(in_chans, full)
         # stage i merges the upsampled stage i+1 (or the deepest map) with skip i
         pairs = zip(channels, width, strict=True)
         self.lateral = nn.ModuleList(nn.Conv2d(c, w, 1) for c, w in pairs)
@@ -77,8 +81,8 @@ class RestorationNet(nn.Module):
             _conv(width[i] + (width[i + 1] if i + 1 < len(width) else 0), width[i])
             for i in range(len(width))
         )
-        self.full = _conv(width[0] * 2, width[0])
-        self.out = nn.Conv2d(width[0], in_chans, 1)
+        self.full = _conv(full + width[0], full)
+        self.out = nn.Conv2d(full, in_chans, 1)
         nn.init.zeros_(self.out.weight)  # starts as the identity: restored == input
         nn.init.zeros_(self.out.bias)
 

@@ -22,7 +22,7 @@ import torch
 from galdb.errors import GaldbError
 from galdb.progress import NoProgress, Progress
 from galdb.restore.baselines import mean_scores, noop
-from galdb.restore.network import RestorationNet, restore, stretch, unstretch_tensor
+from galdb.restore.network import DECODER_WIDTH, RestorationNet, restore, stretch, unstretch_tensor
 from galdb.restore.pairs import Pairs
 
 
@@ -127,6 +127,7 @@ def train_version(
     config: TrainConfig,
     *,
     limit: int | None = None,
+    decoder_width: int = DECODER_WIDTH,
     progress: Progress | None = None,
 ):
     """Train a network on the LVM backbone ``spec`` from a pairs folder and store it as a
@@ -138,7 +139,7 @@ def train_version(
 
     pairs = load_pairs(folder, limit)
     loaded = load_model(spec)
-    net = from_backbone(loaded)
+    net = from_backbone(loaded, decoder_width)
     metrics = train(net, pairs, config, progress)
     return store_version(
         conn,
