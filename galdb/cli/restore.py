@@ -129,9 +129,7 @@ def list_command(ctx: typer.Context) -> None:
             (
                 v.version_id,
                 v.model_spec,
-                f"{v.metrics['val_psnr']:.2f}",
-                f"{v.metrics['val_psnr_noop']:.2f}",
-                f"{v.metrics['val_ssim']:.3f}",
+                *(_number(v.metrics.get(k), d) for k, d in METRICS),
                 v.n_restored,
                 "*" if v.is_current else "",
             )
@@ -173,3 +171,10 @@ def eval_command(
     if out is not None:
         ev.write_csv(out, test, results)
     print_rows(ev.SUMMARY_COLUMNS, ev.summary_rows(results, len(test)), title=str(test_pairs))
+
+
+METRICS = (("val_psnr", 2), ("val_psnr_noop", 2), ("val_ssim", 3))
+
+
+def _number(value, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"

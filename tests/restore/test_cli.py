@@ -8,6 +8,10 @@ import uuid
 from pathlib import Path
 
 from galdb.cli import main
+from galdb.db.connect import connect
+from galdb.lvm.specs import load_model
+from galdb.restore.network import from_backbone
+from galdb.restore.versions import store_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +33,11 @@ def test_train_run_list_use_eval(settings, pairs, tmp_path, capsys):
     assert main(args) == 0  # resumed: nothing left to do
     assert "restored 0 cutouts" in capsys.readouterr().out
     assert main(["restore", "use", version]) == 0
+    with connect(settings) as conn:  # a version without metrics (as a benchmark stores one)
+        net = from_backbone(load_model(spec))
+        store_version(conn, net, model_spec=spec, backbone_sha256="", hyperparameters={},
+                      pairs="", metrics={})  # fmt: skip
+        conn.commit()
     assert main(["restore", "list"]) == 0
     assert version in capsys.readouterr().out
     scores = tmp_path / "scores.csv"
