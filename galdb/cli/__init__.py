@@ -22,6 +22,7 @@ from galdb.cli import (
     pipeline,
     propagate,
     release,
+    restore,
     review,
     search,
     simulate,
@@ -64,6 +65,7 @@ app.add_typer(task.app, name="task")
 app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(restore.app, name="restore")
 for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs, review):
     module.register(app)
 for module in (pipeline, release):

@@ -17,6 +17,17 @@ def simulate_command(
     ra: Annotated[float, typer.Option(help="Field centre RA, deg.")] = 150.0,
     dec: Annotated[float, typer.Option(help="Field centre Dec, deg.")] = 2.0,
     radius: Annotated[float, typer.Option(help="Field radius, deg.")] = 1.0,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs",
+            help="Restoration pairs: also clean/ (noise-free, narrow Gaussian PSF) beside the "
+            "degraded cutouts/, indexed by pairs.csv instead of catalog.csv.",
+        ),
+    ] = False,
+    clean_fwhm: Annotated[
+        float, typer.Option(min=0.01, help="With --pairs: FWHM of the clean PSF, arcsec.")
+    ] = 0.5,
 ) -> None:
     """Simulate a DESI-Legacy-Surveys-like release: g,r,z FITS cutouts and a truth catalog.
 
@@ -25,22 +36,22 @@ def simulate_command(
 
     Example: galdb simulate mock/ --n 500 --seed 1 && galdb ingest mock/ --catalog
     mock/catalog.csv --release mock-1
+
+    Pairs for `galdb restore train`: galdb simulate pairs/ --n 2000 --pairs
     """
     from galdb.sim import simulate_release  # GalSim is slow to import: only when needed
+    from galdb.sim.pairs import simulate_pairs
 
+    field = {"ra_center": ra, "dec_center": dec, "field_radius_deg": radius}
     with RichProgress() as progress:
-        progress.start(n, "simulate")
-        catalog = simulate_release(
-            out,
-            n,
-            seed,
-            size=size,
-            ra_center=ra,
-            dec_center=dec,
-            field_radius_deg=radius,
-            progress=progress.advance,
-        )
-    console.print(f"wrote {n} galaxies: {catalog}")
+        progress.start(n, "simulate pairs" if pairs else "simulate")
+        if pairs:
+            catalog = simulate_pairs(
+                out, n, seed, size=size, clean_fwhm=clean_fwhm, progress=progress.advance, **field
+            )
+        else:
+            catalog = simulate_release(out, n, seed, size=size, progress=progress.advance, **field)
+    console.print(f"wrote {n} {'pairs' if pairs else 'galaxies'}: {catalog}")
 
 
 def register(app: typer.Typer) -> None:

@@ -52,24 +52,50 @@ class Preprocessing:
         return cls(**data)
 
 
-def stretch_flux(pixels: np.ndarray, bands: list[str], p: Preprocessing) -> np.ndarray:
-    """(bands, H, W) flux → (channels, H, W) in [0, 1] by the asinh stretch above."""
+def band_stretch(band: str, p: Preprocessing) -> tuple[float, float]:
+    """(softening ``a``, full-scale flux ``m``) of a band; unknown bands take the r values."""
+    return p.softening.get(band, p.softening.get("r", 0.01)), p.full_scale.get(
+        band, p.full_scale.get("r", 1.5)
+    )
+
+
+def stretch_flux(
+    pixels: np.ndarray, bands: list[str], p: Preprocessing, *, clip: bool = True
+) -> np.ndarray:
+    """(bands, H, W) flux → (channels, H, W) in [0, 1] by the asinh stretch above.
+
+    With ``clip=False`` the stretch is not clipped (negative sky noise and fluxes above full
+    scale keep their values) and :func:`unstretch_flux` inverts it exactly.
+    """
     out = np.zeros((len(p.channels), *pixels.shape[1:]), np.float32)
     index = {b: i for i, b in enumerate(bands)}
+    low, high = (0.0, 1.0) if clip else (-np.inf, np.inf)
     for c, band in enumerate(p.channels):
         if band not in index:
             continue
-        a = p.softening.get(band, p.softening.get("r", 0.01))
-        m = p.full_scale.get(band, p.full_scale.get("r", 1.5))
+        a, m = band_stretch(band, p)
         flux = np.nan_to_num(
             pixels[index[band]].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0
         )
-        out[c] = np.clip(np.arcsinh(flux / a) / np.arcsinh(m / a), 0.0, 1.0)
+        out[c] = np.clip(np.arcsinh(flux / a) / np.arcsinh(m / a), low, high)
     if not index.keys() & set(p.channels) and pixels.shape[0] >= 1:
         # Bands unknown (e.g. a single unnamed band): stretch the first plane on every channel.
         a, m = p.softening["r"], p.full_scale["r"]
         plane = np.nan_to_num(pixels[0].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         out[:] = np.clip(np.arcsinh(plane / a) / np.arcsinh(m / a), 0.0, 1.0)
+    return out
+
+
+def unstretch_flux(stretched: np.ndarray, bands: list[str], p: Preprocessing) -> np.ndarray:
+    """Inverse of the unclipped :func:`stretch_flux`: (channels, H, W) → (bands, H, W) flux.
+
+    Every band of ``bands`` must be one of the model's ``channels``.
+    """
+    channel = {b: c for c, b in enumerate(p.channels)}
+    out = np.empty((len(bands), *stretched.shape[1:]), np.float32)
+    for i, band in enumerate(bands):
+        a, m = band_stretch(band, p)
+        out[i] = a * np.sinh(stretched[channel[band]] * np.arcsinh(m / a))
     return out
 
 
@@ -85,11 +111,14 @@ def scale_display(pixels: np.ndarray, n_channels: int) -> np.ndarray:
     )
 
 
-def to_unit(pixels: np.ndarray, bands: list[str], p: Preprocessing) -> np.ndarray:
-    """Pixels of either kind → (channels, H, W) float32 in [0, 1] (before crop and resize)."""
+def to_unit(
+    pixels: np.ndarray, bands: list[str], p: Preprocessing, *, clip: bool = True
+) -> np.ndarray:
+    """Pixels of either kind → (channels, H, W) float32 in [0, 1] (before crop and resize);
+    ``clip=False`` leaves flux images unclipped (see :func:`stretch_flux`)."""
     if pixels.dtype == np.uint8:
         return scale_display(pixels, len(p.channels))
-    return stretch_flux(pixels, bands, p)
+    return stretch_flux(pixels, bands, p, clip=clip)
 
 
 def crop_resize(x: torch.Tensor, p: Preprocessing) -> torch.Tensor:
@@ -118,7 +147,9 @@ def normalise(x: torch.Tensor, p: Preprocessing) -> torch.Tensor:
     return (x - mean) / std
 
 
-def to_tensor(pixels: np.ndarray, bands: list[str], p: Preprocessing) -> torch.Tensor:
+def to_tensor(
+    pixels: np.ndarray, bands: list[str], p: Preprocessing, *, clip: bool = True
+) -> torch.Tensor:
     """Survey pixels (bands, H, W) → normalised model input (channels, size, size)."""
-    unit = torch.from_numpy(to_unit(pixels, bands, p))
+    unit = torch.from_numpy(to_unit(pixels, bands, p, clip=clip))
     return normalise(crop_resize(unit, p), p)

@@ -17,7 +17,7 @@ import operator
 import os
 import pathlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import galsim
 import numpy as np
@@ -34,10 +34,14 @@ __all__ = [
     "SimulatedGalaxy",
     "catalog_row",
     "cutout_header",
+    "draw_band",
+    "galaxy_truth",
+    "moffat_psf",
     "pixel_noise_sigma",
     "simulate_galaxy",
     "simulate_release",
     "write_cutout",
+    "write_indexed",
 ]
 
 PIXEL_SCALE = 0.262  # arcsec/pixel, DECam and the Legacy Surveys coadds
@@ -73,8 +77,9 @@ class SimulatedGalaxy:
         Morphological class, components and structural truth.
     psf_fwhm : tuple of float
         Moffat PSF FWHM in arcsec in g, r, z.
-    image : numpy.ndarray
-        float32 array of shape (3, size, size), bands g, r, z, in nanomaggies.
+    image : numpy.ndarray or None
+        float32 array of shape (3, size, size), bands g, r, z, in nanomaggies (None from
+        `galaxy_truth`, which draws no image).
     """
 
     source_id: str
@@ -82,7 +87,7 @@ class SimulatedGalaxy:
     dec: float
     model: GalaxyModel
     psf_fwhm: tuple[float, float, float]
-    image: np.ndarray
+    image: np.ndarray | None
 
 
 def simulate_release(
@@ -129,22 +134,40 @@ def simulate_release(
     n, seed, size = _validate(n, seed, size, dec_center, field_radius_deg)
     out = pathlib.Path(out_dir)
     (out / "cutouts").mkdir(parents=True, exist_ok=True)
-    # Rows stream into a side file renamed at the end: an interrupted run leaves no
-    # catalog.csv that looks complete.
-    catalog, partial = out / "catalog.csv", out / "catalog.csv.partial"
     field = {"ra_center": ra_center, "dec_center": dec_center, "field_radius_deg": field_radius_deg}
+
+    def write(index: int) -> list:
+        galaxy = simulate_galaxy(seed, index, size=size, **field)
+        rel = f"cutouts/{galaxy.source_id}.fits"
+        write_cutout(out / rel, galaxy)
+        return catalog_row(galaxy, rel)
+
+    return write_indexed(out / "catalog.csv", CATALOG_COLUMNS, n, write, progress)
+
+
+def write_indexed(
+    index: pathlib.Path,
+    columns: tuple[str, ...],
+    n: int,
+    write: Callable[[int], list],
+    progress: Callable[[int], object] | None = None,
+) -> pathlib.Path:
+    """Call ``write(i)`` for i in range(n) (it writes galaxy i's files and returns its index
+    row) and stream the rows into the CSV ``index``, on one GalSim thread; return ``index``.
+
+    Rows go to a side file renamed at the end: an interrupted run leaves no index that looks
+    complete.
+    """
+    partial = index.with_name(index.name + ".partial")
     with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(CATALOG_COLUMNS)
-        for index in range(n):
-            galaxy = simulate_galaxy(seed, index, size=size, **field)
-            rel = f"cutouts/{galaxy.source_id}.fits"
-            write_cutout(out / rel, galaxy)
-            writer.writerow(catalog_row(galaxy, rel))
+        writer.writerow(columns)
+        for i in range(n):
+            writer.writerow(write(i))
             if progress is not None:
                 progress(1)
-    os.replace(partial, catalog)
-    return catalog
+    os.replace(partial, index)
+    return index
 
 
 def simulate_galaxy(
@@ -175,20 +198,28 @@ def simulate_galaxy(
     SimulatedGalaxy
         The image and its truth, as `simulate_release` would write them.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, index, _GALAXY_STREAM]))
-    ra, dec = _sky_position(rng, ra_center, dec_center, field_radius_deg)
-    fwhm = tuple(round(m * float(rng.lognormal(0.0, PSF_FWHM_SCATTER)), 4) for m in PSF_FWHM_MEDIAN)
-    model = make_galaxy(_morph_class(seed, index), rng)
+    truth = galaxy_truth(seed, index, ra_center, dec_center, field_radius_deg)
     noise_seed = np.random.SeedSequence([seed, index, _NOISE_STREAM]).generate_state(1)[0]
     deviate = galsim.BaseDeviate(int(noise_seed) | 1)  # seed 0 would mean "seed from the clock"
     bands = []
     for band, depth in enumerate(DEPTH_5SIGMA):
-        image = _draw_band(model, band, fwhm[band], size)
+        image = draw_band(truth.model, band, moffat_psf(truth.psf_fwhm[band]), size)
         if noise:
-            _add_noise(image, pixel_noise_sigma(depth, fwhm[band]), band, deviate)
+            _add_noise(image, pixel_noise_sigma(depth, truth.psf_fwhm[band]), band, deviate)
         bands.append(image.array)
-    pixels = np.stack(bands).astype(np.float32)
-    return SimulatedGalaxy(f"sim_{seed}_{index:07d}", ra, dec, model, fwhm, pixels)
+    return replace(truth, image=np.stack(bands).astype(np.float32))
+
+
+def galaxy_truth(
+    seed: int, index: int, ra_center: float, dec_center: float, field_radius_deg: float
+) -> SimulatedGalaxy:
+    """Galaxy `index` of release `seed` without its image (``image`` is None): position,
+    PSF FWHM per band and model, drawn from the galaxy's own random stream."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, index, _GALAXY_STREAM]))
+    ra, dec = _sky_position(rng, ra_center, dec_center, field_radius_deg)
+    fwhm = tuple(round(m * float(rng.lognormal(0.0, PSF_FWHM_SCATTER)), 4) for m in PSF_FWHM_MEDIAN)
+    model = make_galaxy(_morph_class(seed, index), rng)
+    return SimulatedGalaxy(f"sim_{seed}_{index:07d}", ra, dec, model, fwhm, None)
 
 
 def pixel_noise_sigma(depth_mag: float, fwhm_arcsec: float) -> float:
@@ -380,9 +411,13 @@ def _one_galsim_thread():
         galsim.set_omp_threads(before)
 
 
-def _draw_band(model: GalaxyModel, band: int, fwhm: float, size: int) -> galsim.Image:
-    """Noise-free image of one band: the galaxy convolved with a Moffat PSF and the pixel."""
-    psf = galsim.Moffat(beta=PSF_BETA, fwhm=fwhm)
+def moffat_psf(fwhm: float) -> galsim.GSObject:
+    """The survey PSF of the simulator: a Moffat of index `PSF_BETA` and this FWHM (arcsec)."""
+    return galsim.Moffat(beta=PSF_BETA, fwhm=fwhm)
+
+
+def draw_band(model: GalaxyModel, band: int, psf: galsim.GSObject, size: int) -> galsim.Image:
+    """Noise-free image of one band: the galaxy convolved with `psf` and the pixel."""
     scene = galsim.Convolve(model.profile(band), psf, gsparams=GSPARAMS)
     return scene.drawImage(nx=size, ny=size, scale=PIXEL_SCALE, dtype=np.float64, method="auto")
 
