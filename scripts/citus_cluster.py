@@ -96,7 +96,8 @@ def stop(root: Path) -> None:
     names = json.loads((root / STATE).read_text()) if (root / STATE).is_file() else []
     for name in reversed(names):
         if (root / name / "postmaster.pid").is_file():
-            _as_server_user([str(binaries / "pg_ctl"), "-D", str(root / name), "-m", "fast", "stop"])
+            pg_ctl = str(binaries / "pg_ctl")
+            _as_server_user([pg_ctl, "-D", str(root / name), "-m", "fast", "stop"])
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""A distributed halfvec table on the real cluster: kNN is pushed down to each shard's HNSW index."""
+"""A distributed halfvec table on the real cluster: kNN runs on each shard's HNSW index."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def test_knn_is_pushed_down_to_every_shard_and_equals_exact_single_node(cluster)
                 cp.write_row((i, HalfVector(v)))
     conn.execute("CREATE INDEX dist_hnsw ON pushdown.dist USING hnsw (e halfvec_cosine_ops)")
     placements = conn.execute(
-        "SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name = 'pushdown.dist'::regclass"
+        "SELECT count(DISTINCT nodeport) FROM citus_shards "
+        "WHERE table_name = 'pushdown.dist'::regclass"
     ).fetchone()[0]
     assert placements == 2  # the shards live on both workers
 
