@@ -10,13 +10,24 @@ app = typer.Typer(help="Create, inspect, migrate and stop galdb's database.", no
 
 
 @app.command()
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    citus: bool = typer.Option(
+        False,
+        "--citus",
+        help="Distribute galdb's tables over the Citus cluster whose coordinator "
+        "GALDB_DATABASE_URL names (galaxies, embeddings, labels, predictions on galaxy_id; "
+        "surveys, releases, models, tasks as reference tables).",
+    ),
+) -> None:
     """Create the database (starting the embedded server if used) and apply all migrations.
 
     Example: galdb db init
+    Example (Citus): GALDB_DATABASE_URL=postgresql://galdb@coordinator/galdb galdb db init --citus
     """
-    revision = admin.init(ctx.obj)
-    console.print(f"database ready at schema revision {revision}")
+    revision = admin.init(ctx.obj, citus=citus)
+    where = " (distributed with Citus)" if citus else ""
+    console.print(f"database ready at schema revision {revision}{where}")
 
 
 @app.command("migrate")

@@ -267,15 +267,24 @@ def ensure_graph(
         progress.advance(done)
     _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=False)
     with conn.transaction():
+        # the count is read first: on Citus a reference table's UPDATE may not read a
+        # distributed table
         conn.execute(
-            "UPDATE galdb.knn_graphs SET status = 'ready', built_at = now(), n_embeddings = "
-            "(SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s) WHERE graph_id = %s",
-            (graph_id, graph_id),
+            "UPDATE galdb.knn_graphs SET status = 'ready', built_at = now(), n_embeddings = %s "
+            "WHERE graph_id = %s",
+            (_rows(conn, graph_id), graph_id),
         )
-        # older graphs of the same model and k are superseded
+        # older graphs of the same model and k are superseded; their rows are deleted here,
+        # not by the foreign key's cascade (on Citus the key is dropped: see galdb.db.citus)
+        older = (record.model_id, k, graph_id)
+        conn.execute(
+            "DELETE FROM galdb.knn_neighbours WHERE graph_id IN (SELECT graph_id FROM "
+            "galdb.knn_graphs WHERE model_id = %s AND k = %s AND graph_id <> %s)",
+            older,
+        )
         conn.execute(
             "DELETE FROM galdb.knn_graphs WHERE model_id = %s AND k = %s AND graph_id <> %s",
-            (record.model_id, k, graph_id),
+            older,
         )
     conn.commit()
     return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "built")
@@ -310,9 +319,8 @@ def _extend(conn, url, record, k, graph_id, ef_search, workers, progress) -> Gra
     _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=True)
     with conn.transaction():
         conn.execute(
-            "UPDATE galdb.knn_graphs SET built_at = now(), n_embeddings = "
-            "(SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s) WHERE graph_id = %s",
-            (graph_id, graph_id),
+            "UPDATE galdb.knn_graphs SET built_at = now(), n_embeddings = %s WHERE graph_id = %s",
+            (_rows(conn, graph_id), graph_id),
         )
     conn.commit()
     return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "extended")
