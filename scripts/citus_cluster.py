@@ -48,7 +48,11 @@ def url(port: int) -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{DATABASE}"
 
 
-def _start_node(root: Path, name: str, port: int) -> None:
+# A throw-away test cluster need not survive a crash; benchmarks pass durable settings.
+TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def _start_node(root: Path, name: str, port: int, settings: dict[str, str]) -> None:
     binaries = server._bin_path()
     data = root / name
     _as_server_user(
@@ -56,8 +60,8 @@ def _start_node(root: Path, name: str, port: int) -> None:
     )
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root} "
-        "-c shared_preload_libraries=citus -c max_connections=200 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off"
+        "-c shared_preload_libraries=citus -c max_connections=200 "
+        + " ".join(f"-c {key}={value}" for key, value in settings.items())
     )
     _as_server_user(
         [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / f"{name}.log")]
@@ -68,15 +72,16 @@ def _start_node(root: Path, name: str, port: int) -> None:
         conn.execute("CREATE EXTENSION vector")
 
 
-def start(root: Path, workers: int = 2) -> str:
-    """Start the cluster under ``root``; return the coordinator's URL."""
+def start(root: Path, workers: int = 2, settings: dict[str, str] | None = None) -> str:
+    """Start the cluster under ``root``; return the coordinator's URL. ``settings``: server
+    settings of every node (default :data:`TEST_SETTINGS`)."""
     root.mkdir(parents=True, exist_ok=True)
     _own(root)
     ports = [_free_port() for _ in range(workers + 1)]
     names = ["coordinator"] + [f"worker{i}" for i in range(1, workers + 1)]
     (root / STATE).write_text(json.dumps(names))
     for name, port in zip(names, ports, strict=True):
-        _start_node(root, name, port)
+        _start_node(root, name, port, TEST_SETTINGS if settings is None else settings)
     with psycopg.connect(url(ports[0]), autocommit=True) as conn:
         conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (ports[0],))
         for port in ports[1:]:
