@@ -16,12 +16,17 @@ memory settings; ``galdb db init --citus``):
 * cone search: ``galdb.cone_search`` at random centres, p50/p95 ms, and whether both
   servers return the same galaxies.
 
+``--sizes N`` instead measures the bytes per galaxy galdb stores for N galaxies with
+``--dim``-d vectors on one server (heap and indexes of ``galaxies``, the vectors' heap, the
+HNSW index): the figures the README's sizing note scales to a survey.
+
 The cluster's nodes share this machine's CPUs, so it cannot show a speed-up: the Citus/single
 ratios are the per-query overhead of distribution (planning, one connection per shard
 group, merging), not what separate machines would give. Needs Citus built
 (``python scripts/build_citus.py``).
 
     python benchmarks/bench_citus.py --n 300000 --dim 128
+    python benchmarks/bench_citus.py --sizes 20000 --dim 768
 """
 
 from __future__ import annotations
@@ -129,6 +134,40 @@ def run(settings: Settings, label: str, base, queries, positions, truth, cones) 
     return out
 
 
+def sizes(n: int, dim: int, seed: int) -> None:
+    """Bytes per galaxy on one server (see the module docstring)."""
+    base, _, positions = data(n, dim, 0, seed)
+    root = Path(tempfile.mkdtemp(prefix="galdb-bench-sizes-"))
+    try:
+        single = Settings(home=root)
+        admin.init(single)
+        with connect(single) as conn:
+            record, _ = store_vectors(conn, base, "sizes", "synthetic:sizes", positions=positions)
+            registry.ensure_index(conn, record)
+            q = "SELECT pg_relation_size(%s), pg_indexes_size(%s)"
+            g = conn.execute(q, ("galdb.galaxies", "galdb.galaxies")).fetchone()
+            part = f"galdb.{record.partition}"
+            e = conn.execute(q, (part, part)).fetchone()
+            hnsw = conn.execute(
+                "SELECT pg_relation_size(%s)", (f"galdb.{record.index}",)
+            ).fetchone()[0]
+        server.stop(single.pgdata)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print_table(
+        f"bytes per galaxy, n={n:,}, dim={dim} halfvec (one server)",
+        ["", "bytes/galaxy"],
+        [
+            ["galaxies heap (ra, dec, ids; no props)", g[0] / n],
+            ["galaxies indexes (pkey, zone/ra, release/source)", g[1] / n],
+            ["vectors heap (embeddings partition)", e[0] / n],
+            ["HNSW index (m=16, ef_construction=64)", hnsw / n],
+            ["other indexes of the vectors (pkey)", (e[1] - hnsw) / n],
+        ],
+    )
+    print(f"\n{command_line()}\n{machine()}")
+
+
 def main() -> None:
     p = _script("build_citus")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -138,7 +177,11 @@ def main() -> None:
     parser.add_argument("--cones", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sizes", type=int, help="only measure bytes per galaxy at this n")
     args = parser.parse_args()
+    if args.sizes:
+        sizes(args.sizes, args.dim, args.seed)
+        return
     if not p.is_installed(p.cache_dir()):
         raise SystemExit("Citus is not built: run python scripts/build_citus.py")
     log(f"machine: {machine()}")
