@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--cones", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shards", type=int, default=32, help="galdb db init --citus --shards")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", type=int, help="only measure bytes per galaxy at this n")
     args = parser.parse_args()
@@ -207,7 +208,7 @@ def main() -> None:
         }
         url = cluster.start(root / "cluster", args.workers, settings=tuning)
         citus = Settings(home=root / "citus", database_url=url)
-        admin.init(citus, citus=True)
+        admin.init(citus, citus=True, shards=args.shards)
         results["citus"] = run(citus, "citus", base, queries, positions, truth, cones)
         cluster.stop(root / "cluster")
     finally:
@@ -237,7 +238,8 @@ def main() -> None:
         [r[0], r[1], r[2], r[2] / r[1] if isinstance(r[1], float) and r[1] else ""] for r in rows
     ]
     print_table(
-        f"galdb single node vs Citus ({args.workers} workers on this machine), n={args.n:,}, "
+        f"galdb single node vs Citus ({args.workers} workers on this machine, {args.shards} "
+        f"shards), n={args.n:,}, "
         f"dim={args.dim}, {args.queries} kNN queries, {args.cones} cones",
         ["", "single", "citus", "citus/single"],
         table,

@@ -19,13 +19,20 @@ def init(
         "GALDB_DATABASE_URL names (galaxies, embeddings, labels, predictions on galaxy_id; "
         "surveys, releases, models, tasks as reference tables).",
     ),
+    shards: int = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help="With --citus: shards of the galaxies and the tables co-located with them "
+        "(default: the server's citus.shard_count, 32). A few per worker core.",
+    ),
 ) -> None:
     """Create the database (starting the embedded server if used) and apply all migrations.
 
     Example: galdb db init
     Example (Citus): GALDB_DATABASE_URL=postgresql://galdb@coordinator/galdb galdb db init --citus
     """
-    revision = admin.init(ctx.obj, citus=citus)
+    revision = admin.init(ctx.obj, citus=citus, shards=shards)
     where = " (distributed with Citus)" if citus else ""
     console.print(f"database ready at schema revision {revision}{where}")
 

@@ -126,18 +126,20 @@ def _drop(conn: psycopg.Connection, table: str, name: str) -> None:
     )
 
 
-def distribute(conn: psycopg.Connection) -> list[str]:
+def distribute(conn: psycopg.Connection, shards: int | None = None) -> list[str]:
     """Make galdb's tables Citus tables (see the module docstring); return what was done.
 
     Needs the database owner's connection with ``citus`` created; runs in one transaction
-    (all or nothing) and commits. Idempotent.
+    (all or nothing) and commits. Idempotent. ``shards``: how many shards the galaxies (and
+    every table co-located with them) get when first distributed (default: the server's
+    ``citus.shard_count``, 32 unless set); a few per worker core leaves room to add workers.
     """
     with conn.transaction():
-        done = _distribute(conn)
+        done = _distribute(conn, shards)
     return done
 
 
-def _distribute(conn: psycopg.Connection) -> list[str]:
+def _distribute(conn: psycopg.Connection, shards: int | None) -> list[str]:
     if not has_citus(conn):
         raise GaldbError(
             "the database has no Citus extension: a superuser must run CREATE EXTENSION citus "
@@ -170,6 +172,13 @@ def _distribute(conn: psycopg.Connection) -> list[str]:
         if _convertible(conn, f"galdb.{table}"):
             conn.execute("SELECT create_reference_table(%s)", (f"galdb.{table}",))
             done.append(f"{table}: reference table")
+    if _convertible(conn, ANCHOR):
+        conn.execute(
+            "SELECT create_distributed_table(%s, 'galaxy_id', colocate_with => 'none', "
+            "shard_count => coalesce(%s, current_setting('citus.shard_count')::int))",
+            (ANCHOR, shards),
+        )
+        done.append("galaxies: distributed on galaxy_id")
     for table in DISTRIBUTED:
         if distribute_like_galaxies(conn, f"galdb.{table}"):
             done.append(f"{table}: distributed on galaxy_id")
@@ -211,12 +220,9 @@ def distribute_like_galaxies(conn: psycopg.Connection, table: str) -> bool:
     """
     if not has_citus(conn) or not _convertible(conn, table):
         return False
-    anchor = _kind(conn, ANCHOR)
-    if table != ANCHOR and anchor != "distributed":
+    if _kind(conn, ANCHOR) != "distributed":
         return False  # galdb itself is not distributed (no db init --citus)
-    colocate = "none" if table == ANCHOR else ANCHOR
     conn.execute(
-        "SELECT create_distributed_table(%s, 'galaxy_id', colocate_with => %s)",
-        (table, colocate),
+        "SELECT create_distributed_table(%s, 'galaxy_id', colocate_with => %s)", (table, ANCHOR)
     )
     return True

@@ -23,6 +23,7 @@ from galdb.db import admin
 from galdb.db.settings import Settings
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+SHARDS = 4  # of the galaxies and their co-located tables: few, so a test cluster is quick
 
 
 def _script(name: str):
@@ -64,7 +65,7 @@ def settings(cluster_url: str) -> Iterator[Settings]:
     """galdb on the cluster: migrated and distributed (``galdb db init --citus``)."""
     home = Path(tempfile.mkdtemp(prefix="galdb-citus-home-"))
     s = Settings(home=home, database_url=cluster_url)
-    admin.init(s, citus=True)
+    admin.init(s, citus=True, shards=SHARDS)
     yield s
     shutil.rmtree(home, ignore_errors=True)
 

@@ -27,6 +27,7 @@ from galdb.lvm.specs import load_model
 from galdb.search.cone import cone_search
 from galdb.search.similar import search, stored_vector
 from galdb.sim import simulate_release
+from tests.citus.conftest import SHARDS
 
 SPEC = "timm:resnet10t"
 N_SIM = 60
@@ -40,20 +41,21 @@ def _galdb(*args: str) -> str:
     return done.stdout
 
 
-def _citus_tables(conn) -> dict[str, tuple[str, int]]:
+def _citus_tables(conn) -> dict[str, tuple[str, int, int]]:
     rows = conn.execute(
-        "SELECT n.nspname || '.' || c.relname, t.citus_table_type, t.colocation_id "
+        "SELECT n.nspname || '.' || c.relname, t.citus_table_type, t.colocation_id, "
+        "t.shard_count "
         "FROM citus_tables t JOIN pg_class c ON c.oid = t.table_name "
         "JOIN pg_namespace n ON n.oid = c.relnamespace"
     ).fetchall()
-    return {name: (kind, colocation) for name, kind, colocation in rows}
+    return {name: tuple(rest) for name, *rest in rows}
 
 
 def test_db_init_citus_distributes_on_galaxy_id_and_is_idempotent(settings, conn):
     tables = _citus_tables(conn)
     colocation = tables["galdb.galaxies"][1]
     for name in citus.DISTRIBUTED:
-        assert tables[f"galdb.{name}"] == ("distributed", colocation), name
+        assert tables[f"galdb.{name}"] == ("distributed", colocation, SHARDS), name
     for name in citus.REFERENCE:
         assert tables[f"galdb.{name}"][0] == "reference", name
     keys = conn.execute(
