@@ -19,14 +19,19 @@ Layout
   with galaxies, predictions with galaxies, labels with galaxies) a per-shard join.
 * **Reference tables** (a full copy on every node; small, joined by everything):
   ``surveys``, ``releases``, ``models``, ``tasks``, ``head_versions``, ``knn_graphs``.
-* **Coordinator-only** (Citus "local" tables, joined with distributed ones by Citus's
-  recursive planning): the bookkeeping tables ``ingest_runs``, ``ingest_files``,
-  ``quarantine``, ``jobs``, ``pipelines``, ``review_decisions``.
+* **Coordinator-only** (plain tables of the coordinator): the bookkeeping tables
+  ``ingest_runs``, ``ingest_files``, ``quarantine``, ``jobs``, ``pipelines``,
+  ``review_decisions``.
+
+The shard count of the galaxies (and so of every co-located table) is ``--shards`` or the
+server's ``citus.shard_count`` (32); each shard has its own HNSW index, and a kNN query
+searches all of them, so a few shards per worker core is the right size (see the README's
+sizing note).
 
 Constraints Citus refuses, and galdb's choice
 ---------------------------------------------
 Citus enforces a unique constraint only when it contains the distribution column (each shard
-checks its own rows). Three of galdb's do not:
+checks its own rows). Two of galdb's do not:
 
 * ``galaxies UNIQUE (release_id, source_id)``: replaced by a plain index on the same columns
   (lookups by source id stay index scans on every shard). Uniqueness is kept by the one path
@@ -38,15 +43,37 @@ checks its own rows). Three of galdb's do not:
   double every ingest's writes and not be co-located with anything.
 * ``labels PRIMARY KEY (label_id)``: becomes ``PRIMARY KEY (label_id, galaxy_id)``;
   ``label_id`` still comes from one sequence on the coordinator, so it stays unique.
-* ``review_decisions`` references ``galaxies`` (a coordinator table may not reference a
-  distributed one): that foreign key is dropped; decisions are written only by the review
-  code, for galaxies it has just read.
 
-Everything else is unchanged: HNSW indexes are created per shard by Citus when galdb creates
-them on the distributed table, and a kNN query (``ORDER BY distance LIMIT k``) runs on every
+Foreign keys are kept only between co-located distributed tables (``labels`` and
+``review_leases`` to ``galaxies``) and among the coordinator's tables. The others are
+dropped: a coordinator table may not reference a distributed one, and a reference table that
+any key points to may not be written in a transaction that has read a distributed table in
+parallel (Citus would have to run every statement over one connection per node); galdb writes
+``models``, ``tasks`` and ``head_versions`` in exactly such transactions (register a model
+after reading galaxies, switch a head version after writing its predictions). galdb never
+deletes surveys, releases, models or tasks; a superseded kNN graph's rows are deleted
+explicitly (:mod:`galdb.propagate.graph`) instead of by the key's cascade.
+
+What else Citus refuses, and how galdb avoids it (the same statements run on one server):
+``now()`` in an upsert's ``DO UPDATE`` (``EXCLUDED`` carries the value instead), a distributed
+table joined directly with a temporary one (materialized CTEs; label import), a reference
+table's UPDATE reading a distributed table (the count is read first; kNN graphs), an SQL
+function reading a distributed table with parameters (``effective_labels_of``'s body is run
+as a statement on Citus: :func:`galdb.labels.store.effective_labels`), and a LATERAL
+``ORDER BY … LIMIT`` subquery per query vector (``nearest_vectors`` runs one statement per
+vector since migration 0013).
+
+HNSW indexes are created per shard by Citus when galdb creates them on the distributed
+table, and a kNN query (``ORDER BY distance LIMIT k``, the vector a parameter) runs on every
 shard's index with the LIMIT pushed down and is merged on the coordinator. Session settings
 for pgvector (``SET LOCAL hnsw.ef_search``) reach the workers because the database is set to
-``citus.propagate_set_commands = 'local'``.
+``citus.propagate_set_commands = 'local'``. galdb's owner connections do not ``SET ROLE
+galdb_owner`` on Citus: Citus connects to the workers as the current role, and that group
+role may not log in (:func:`galdb.db.connect.connect`).
+
+Not yet on Citus: label propagation's kNN graph build (a LATERAL kNN per galaxy of a page)
+and review (``lease_review_items`` locks rows across shards with ``SKIP LOCKED`` and calls
+``clock_timestamp()`` in an upsert; the queue reads the ``effective_labels`` view).
 """
 
 from __future__ import annotations
