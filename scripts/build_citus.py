@@ -133,8 +133,12 @@ def install(cache: Path) -> None:
     for rel in _staged_files(cache):
         target = prefix / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, target)
-        target.chmod(0o755 if target.suffix == ".so" else 0o644)
+        # a new file renamed over the old one: a running server that has the old citus.so
+        # mapped would crash if it were overwritten in place
+        fresh = target.with_name(f".{target.name}.new")
+        shutil.copy2(root / rel, fresh)
+        fresh.chmod(0o755 if target.suffix == ".so" else 0o644)
+        os.replace(fresh, target)
 
 
 def main() -> None:

@@ -71,9 +71,11 @@ for pgvector (``SET LOCAL hnsw.ef_search``) reach the workers because the databa
 galdb_owner`` on Citus: Citus connects to the workers as the current role, and that group
 role may not log in (:func:`galdb.db.connect.connect`).
 
-Not yet on Citus: label propagation's kNN graph build (a LATERAL kNN per galaxy of a page)
-and review (``lease_review_items`` locks rows across shards with ``SKIP LOCKED`` and calls
-``clock_timestamp()`` in an upsert; the queue reads the ``effective_labels`` view).
+The kNN graph is built on Citus through ``nearest_vectors`` (:mod:`galdb.propagate.graph`),
+and rebuilt rather than extended when embeddings were added. Not yet on Citus: the
+interactive review queue (``lease_review_items`` locks rows across shards with ``SKIP
+LOCKED`` and calls ``clock_timestamp()`` in an upsert; a session reads the
+``effective_labels`` view, an SQL function over a distributed table).
 """
 
 from __future__ import annotations

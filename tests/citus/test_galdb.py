@@ -1,8 +1,10 @@
 """galdb on a real Citus cluster (coordinator + 2 workers): db init --citus, ingest, cone
-search, embed, similarity search, head training and materialization."""
+search, embed, similarity search, head training and materialization, the kNN graph and label
+propagation, and the demo end to end (review decisions applied, retrained by the worker)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -12,6 +14,7 @@ import pytest
 from astropy.coordinates import angular_separation
 from pgvector.psycopg import register_vector
 
+from galdb.cli import main
 from galdb.datasets.vectors import store_clusters
 from galdb.db import admin, citus
 from galdb.db.connect import connect, database_url
@@ -24,6 +27,7 @@ from galdb.labels.tasks import create_task
 from galdb.lvm import registry
 from galdb.lvm.embed import embed
 from galdb.lvm.specs import load_model
+from galdb.propagate.run import propagate
 from galdb.search.cone import cone_search
 from galdb.search.similar import search, stored_vector
 from galdb.sim import simulate_release
@@ -191,3 +195,46 @@ def test_head_train_and_materialize_on_the_cluster(settings, conn):
     labels = dict(conn.execute(f"SELECT source_id, label FROM galdb_tasks.{task.name}").fetchall())
     accuracy = np.mean([labels[f"v{i:08d}"] == classes[k] for i, k in enumerate(c.cluster)])
     assert len(labels) == 600 and accuracy > 0.95
+
+
+def test_knn_graph_is_exact_and_propagation_labels_the_clusters(settings, conn):
+    c = store_clusters(conn, "citus-graph", 400, 16, 4, spread=0.5, seed=9)
+    classes = ("a", "b", "c", "d")
+    task = create_task(conn, f"t_{uuid.uuid4().hex[:10]}", "classification", classes=list(classes))
+    picks = np.random.default_rng(1).choice(400, 40, replace=False)
+    chunk = [(i, f"v{p:08d}", classes[c.cluster[p]]) for i, p in enumerate(picks)]
+    import_labels(conn, task, c.release_id, [chunk], author="test catalog")
+    summary = propagate(conn, database_url(settings), task, c.record, k=5, workers=2)
+    assert summary.graph.mode == "built" and summary.nodes == 400
+    x = c.vectors.astype(np.float16).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    row_of = {int(g): i for i, g in enumerate(c.ids)}
+    hits = 0
+    for galaxy, neighbours in conn.execute(
+        "SELECT galaxy_id, neighbour_ids FROM galdb.knn_neighbours WHERE graph_id = %s",
+        (summary.graph.graph_id,),
+    ).fetchall():
+        i = row_of[galaxy]
+        order = [j for j in np.argsort(-(x @ x[i]), kind="stable") if j != i][:5]
+        hits += len({row_of[n] for n in neighbours} & set(order))
+    assert hits / (400 * 5) > 0.97  # each row's 5 neighbours against exact kNN
+    labels = dict(
+        conn.execute(
+            "SELECT g.source_id, l.class FROM galdb.labels l JOIN galdb.galaxies g "
+            "USING (galaxy_id) WHERE l.task_id = %s AND l.source = 'propagated'",
+            (task.task_id,),
+        ).fetchall()
+    )
+    truth = {f"v{i:08d}": classes[k] for i, k in enumerate(c.cluster)}
+    assert len(labels) == 360 and np.mean([truth[s] == v for s, v in labels.items()]) > 0.95
+    again = propagate(conn, database_url(settings), task, c.record, k=5)
+    assert again.graph.mode == "reused"
+
+
+def test_the_demo_runs_on_the_cluster(settings, capsys):
+    """Everything the demo shows, from ingest to a review round's retrained head, on Citus."""
+    assert main(["demo", "--n", "40", "--seed", "4", "--pretrain-minutes", "0.05"]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "40 inserted" in flat
+    assert re.search(r"9\. propagated the \d+ labels over the k=10 graph", flat)
+    assert "10. review" in flat and "agrees_with_truth" in flat
