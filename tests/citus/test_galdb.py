@@ -10,6 +10,7 @@ import sys
 import uuid
 
 import numpy as np
+import psycopg
 import pytest
 from astropy.coordinates import angular_separation
 from pgvector.psycopg import register_vector
@@ -18,6 +19,7 @@ from galdb.cli import main
 from galdb.datasets.vectors import store_clusters
 from galdb.db import admin, citus
 from galdb.db.connect import connect, database_url
+from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize
 from galdb.heads.versions import train_head
 from galdb.ingest import ingest
@@ -238,3 +240,13 @@ def test_the_demo_runs_on_the_cluster(settings, capsys):
     assert "40 inserted" in flat
     assert re.search(r"9\. propagated the \d+ labels over the k=10 graph", flat)
     assert "10. review" in flat and "agrees_with_truth" in flat
+
+
+def test_init_citus_without_the_extension_says_what_to_do(cluster_url, cluster):
+    cluster.execute("DROP DATABASE IF EXISTS plain")
+    cluster.execute("CREATE DATABASE plain")
+    with psycopg.connect(cluster_url.rsplit("/", 1)[0] + "/plain", autocommit=True) as conn:
+        with pytest.raises(GaldbError, match="CREATE EXTENSION citus"):
+            citus.distribute(conn)
+        assert citus.distribute_like_galaxies(conn, "pg_catalog.pg_class") is False
+    cluster.execute("DROP DATABASE plain")
