@@ -10,13 +10,31 @@ app = typer.Typer(help="Create, inspect, migrate and stop galdb's database.", no
 
 
 @app.command()
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    citus: bool = typer.Option(
+        False,
+        "--citus",
+        help="Distribute galdb's tables over the Citus cluster whose coordinator "
+        "GALDB_DATABASE_URL names (galaxies, embeddings, labels, predictions on galaxy_id; "
+        "surveys, releases, models, tasks as reference tables).",
+    ),
+    shards: int = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help="With --citus: shards of the galaxies and the tables co-located with them "
+        "(default: the server's citus.shard_count, 32). A few per worker core.",
+    ),
+) -> None:
     """Create the database (starting the embedded server if used) and apply all migrations.
 
     Example: galdb db init
+    Example (Citus): GALDB_DATABASE_URL=postgresql://galdb@coordinator/galdb galdb db init --citus
     """
-    revision = admin.init(ctx.obj)
-    console.print(f"database ready at schema revision {revision}")
+    revision = admin.init(ctx.obj, citus=citus, shards=shards)
+    where = " (distributed with Citus)" if citus else ""
+    console.print(f"database ready at schema revision {revision}{where}")
 
 
 @app.command("migrate")

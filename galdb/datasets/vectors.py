@@ -45,11 +45,13 @@ def store_vectors(
     *,
     batch: int = 50_000,
     progress=None,
+    positions: np.ndarray | None = None,
 ) -> tuple[registry.ModelRecord, np.ndarray]:
     """Create ``len(vectors)`` galaxies in ``release`` and store the vectors under ``spec``.
 
     Returns the model record and the galaxy ids, row ``i`` of ``vectors`` being galaxy
-    ``ids[i]`` (source ids ``v00000000``, ``v00000001``, …).
+    ``ids[i]`` (source ids ``v00000000``, ``v00000001``, …). ``positions``: (ra, dec) in
+    degrees per row (default: none, catalog rows without a position).
     """
     loaded = LoadedModel(
         spec=spec,
@@ -64,10 +66,11 @@ def store_vectors(
     release_id = ensure_release(conn, release, "synthetic")
     with (
         conn.cursor() as cur,
-        cur.copy("COPY galdb.galaxies (release_id, source_id) FROM STDIN") as cp,
+        cur.copy("COPY galdb.galaxies (release_id, source_id, ra, dec) FROM STDIN") as cp,
     ):
         for i in range(len(vectors)):
-            cp.write_row((release_id, f"v{i:08d}"))
+            ra, dec = (None, None) if positions is None else map(float, positions[i])
+            cp.write_row((release_id, f"v{i:08d}", ra, dec))
     conn.commit()
     ids = np.array(
         conn.execute(

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from galdb.db import migrate, server
+from galdb.db import citus, migrate, server
 from galdb.db.connect import _redact, connect, database_url, reader_password, role_password
 from galdb.db.settings import READER_ROLE, REVIEWER_ROLE, Settings
 from galdb.errors import GaldbError
@@ -31,8 +31,13 @@ class Status:
         return self.revision == self.head
 
 
-def init(settings: Settings) -> str:
+def init(settings: Settings, *, citus: bool = False, shards: int | None = None) -> str:
     """Create (or bring up to date) galdb's database; return the schema revision.
+
+    ``citus``: after the migrations, distribute galdb's tables over a Citus cluster (the
+    server is its coordinator; see :mod:`galdb.db.citus`). A database distributed before is
+    brought along without asking (new tables distributed the same way). ``shards``: the
+    galaxies' shard count when first distributed (see :func:`galdb.db.citus.distribute`).
 
     On a server of your own the login role may lack a right the migrations need; that is a
     :class:`GaldbError` saying which, and what a superuser must do first (nothing is left
@@ -41,9 +46,16 @@ def init(settings: Settings) -> str:
     try:
         revision = migrate.upgrade(settings)
         _set_reader_password(settings)
+        _distribute(settings, asked=citus, shards=shards)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise GaldbError(_missing_right(settings, exc)) from exc
     return revision
+
+
+def _distribute(settings: Settings, *, asked: bool, shards: int | None) -> None:
+    with connect(settings, autocommit=True, check_schema=False) as conn:
+        if asked or citus.is_galdb_distributed(conn):
+            citus.distribute(conn, shards)
 
 
 def _missing_right(settings: Settings, exc: psycopg.Error) -> str:

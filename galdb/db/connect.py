@@ -63,7 +63,9 @@ def connect(
 
     Checked connections ``SET ROLE galdb_owner`` (migration 0009), so that what galdb makes
     at run time (prediction tables, task views, kNN graphs) belongs to the owner group and
-    any of its members may replace it; the login role must be a member.
+    any of its members may replace it; the login role must be a member. On a Citus
+    coordinator they stay the login role: Citus opens its connections to the workers as the
+    current role, and ``galdb_owner`` may not log in (see :mod:`galdb.db.citus`).
     """
     url = database_url(settings)
     try:
@@ -75,8 +77,9 @@ def connect(
     try:
         if url not in _SCHEMA_CHECKED:
             _check_schema(conn)
-            _SCHEMA_CHECKED.add(url)
-        _act_as_owner(conn)
+            _SCHEMA_CHECKED[url] = _on_citus(conn)
+        if not _SCHEMA_CHECKED[url]:
+            _act_as_owner(conn)
     except BaseException:
         conn.close()
         raise
@@ -101,7 +104,13 @@ def _not_an_owner(conn: psycopg.Connection) -> GaldbError:
     )
 
 
-_SCHEMA_CHECKED: set[str] = set()
+_SCHEMA_CHECKED: dict[str, bool] = {}  # URL -> whether it is a Citus coordinator
+
+
+def _on_citus(conn: psycopg.Connection) -> bool:
+    found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone()
+    conn.rollback()
+    return found is not None
 
 
 def _check_schema(conn: psycopg.Connection) -> None:

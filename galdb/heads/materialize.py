@@ -34,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from galdb.db.binary_copy import copy_columns
+from galdb.db.citus import distribute_like_galaxies
 from galdb.errors import GaldbError
 from galdb.heads.versions import load_version_head
 from galdb.labels.tasks import MAX_IDENTIFIER_BYTES, VIEW_SCHEMA, Task
@@ -126,6 +127,7 @@ def materialize(
     try:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(build))
         conn.execute(create_table_sql(task, names.build))
+        distribute_like_galaxies(conn, f"{SCHEMA}.{names.build}")  # on Citus only
         conn.execute(
             "UPDATE galdb.head_versions SET status = 'materializing' WHERE version_id = %s",
             (version_id,),

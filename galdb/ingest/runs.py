@@ -166,10 +166,12 @@ def track_file(
     """Record (or update) an input file's checksum and progress for this release."""
     conn.execute(
         "INSERT INTO galdb.ingest_files "
-        "(release_id, path, sha256, size_bytes, rows_done, completed, run_id) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "(release_id, path, sha256, size_bytes, rows_done, completed, run_id, updated_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, now()) "
+        # EXCLUDED.updated_at, not now(): Citus refuses non-immutable functions in DO UPDATE
         "ON CONFLICT (release_id, path, sha256) DO UPDATE SET rows_done = EXCLUDED.rows_done, "
-        "completed = EXCLUDED.completed, run_id = EXCLUDED.run_id, updated_at = now()",
+        "completed = EXCLUDED.completed, run_id = EXCLUDED.run_id, "
+        "updated_at = EXCLUDED.updated_at",
         (release_id, path, sha, size, rows_done, completed, run_id),
     )
 

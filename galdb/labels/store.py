@@ -9,6 +9,7 @@ the good rows of the same chunk are kept.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from galdb.db.citus import is_galdb_distributed
 from galdb.db.props import SAMPLE, describe, sample_columns
 from galdb.errors import GaldbError
 from galdb.ingest.catalog import column_values, read_chunks
@@ -103,17 +105,25 @@ def _upsert(conn, task, release_id, good, source, author, origin, summary) -> No
         with conn.cursor().copy("COPY label_stage (row, source_id, label) FROM STDIN") as cp:
             for row, sid, label in good:
                 cp.write_row((str(row), sid, label))
+        # The stage is read through materialized CTEs and created_at comes from EXCLUDED: on
+        # Citus a distributed table may not be joined directly with a temporary table, nor may
+        # DO UPDATE call now(). The same statements on one server.
         missing = conn.execute(
-            "SELECT s.row, s.source_id FROM label_stage s WHERE NOT EXISTS (SELECT 1 FROM "
-            "galdb.galaxies g WHERE g.release_id = %s AND g.source_id = s.source_id)",
+            "WITH s AS MATERIALIZED (SELECT row, source_id FROM label_stage), "
+            "found AS MATERIALIZED (SELECT g.source_id FROM galdb.galaxies g "
+            "JOIN s USING (source_id) WHERE g.release_id = %s) "
+            "SELECT s.row, s.source_id FROM s "
+            "WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.source_id = s.source_id)",
             (release_id,),
         ).fetchall()
         stored = conn.execute(
-            f"INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
-            "SELECT %s, g.galaxy_id, %s, %s, s.label, %s FROM label_stage s "
+            "WITH s AS MATERIALIZED (SELECT source_id, label FROM label_stage) "
+            "INSERT INTO galdb.labels "
+            f"(task_id, galaxy_id, source, author, {column}, origin, created_at) "
+            "SELECT %s, g.galaxy_id, %s, %s, s.label, %s, now() FROM s "
             "JOIN galdb.galaxies g ON g.release_id = %s AND g.source_id = s.source_id "
             f"ON CONFLICT (task_id, galaxy_id, source, author) DO UPDATE SET {column} = "
-            "EXCLUDED." + column + ", origin = EXCLUDED.origin, created_at = now()",
+            "EXCLUDED." + column + ", origin = EXCLUDED.origin, created_at = EXCLUDED.created_at",
             (task.task_id, source, author, origin, release_id),
         ).rowcount
         conn.execute("DROP TABLE label_stage")
@@ -229,15 +239,37 @@ class LabelSet:
     targets: np.ndarray  # class index (int) or value (float)
 
 
-def effective_labels_sql(column: str) -> sql.Composed:
+def effective_labels_sql(column: str, function: str | None = None) -> sql.Composed:
     """Per galaxy, the label (in ``column`` of galdb.labels) of highest precedence among
     ``%(sources)s``, then the newest: the rule is the SQL function
     ``galdb.effective_labels_of`` (migration 0006), which the ``effective_labels`` view uses
-    too."""
+    too. ``function``: that function's body as a subquery (see :func:`_rule_body`) instead of
+    a call of it."""
+    source = (
+        sql.SQL("({})").format(sql.SQL(function))
+        if function is not None
+        else sql.SQL("galdb.effective_labels_of(%(task_id)s, %(sources)s)")
+    )
     return sql.SQL(
-        "SELECT e.galaxy_id, e.label_id, e.source, e.{} "
-        "FROM galdb.effective_labels_of(%(task_id)s, %(sources)s) e ORDER BY e.galaxy_id"
-    ).format(sql.Identifier(column))
+        "SELECT e.galaxy_id, e.label_id, e.source, e.{} FROM {} e ORDER BY e.galaxy_id"
+    ).format(sql.Identifier(column), source)
+
+
+def _rule_body(conn: psycopg.Connection) -> str | None:
+    """On Citus, ``galdb.effective_labels_of``'s body with its parameters as placeholders.
+
+    Citus does not run an SQL function whose body reads a distributed table with parameters
+    (PostgreSQL would inline it; Citus plans the call first). The body is read from the
+    server, so the rule keeps one definition, the migrations'. ``None`` on one server."""
+    if not is_galdb_distributed(conn):
+        return None
+    body = conn.execute(
+        "SELECT prosrc FROM pg_proc "
+        "WHERE oid = 'galdb.effective_labels_of(integer, text[])'::regprocedure"
+    ).fetchone()[0]
+    body = body.replace("%", "%%")
+    body = re.sub(r"\bp_task_id\b", "%(task_id)s::integer", body)
+    return re.sub(r"\bp_sources\b", "%(sources)s::text[]", body)
 
 
 def effective_labels(
@@ -246,7 +278,7 @@ def effective_labels(
     """The labels that count per galaxy (see :func:`effective_labels_sql`) as head targets."""
     kind = task.kind_spec
     rows = conn.execute(
-        effective_labels_sql(kind.label_column),
+        effective_labels_sql(kind.label_column, _rule_body(conn)),
         {"task_id": task.task_id, "sources": list(sources)},
     ).fetchall()
     return LabelSet(

@@ -5,7 +5,9 @@ it covers, building/ready); ``galdb.knn_neighbours`` one row per galaxy with its
 nearest other galaxies, nearest first, and their cosine similarities. Building runs the
 HNSW query for a page of galaxies inside PostgreSQL (no vector leaves the server) and
 commits page by page, so an interrupted build resumes where it stopped; several workers
-take disjoint residue classes of galaxy_id.
+take disjoint residue classes of galaxy_id. On Citus (:mod:`galdb.db.citus`) a page's vectors
+go through ``galdb.nearest_vectors`` instead (one kNN statement per galaxy, pushed down to
+every shard) and a ready graph is rebuilt rather than extended.
 
 A ready graph is kept up to date with the model's embeddings (:func:`ensure_graph`):
 
@@ -35,6 +37,7 @@ import numpy as np
 import psycopg
 
 from galdb.db.binary_copy import read_fixed
+from galdb.db.citus import is_galdb_distributed
 from galdb.lvm.registry import ModelRecord, ensure_index
 from galdb.lvm.vectors import count_embeddings
 
@@ -248,7 +251,9 @@ def ensure_graph(
         (record.model_id, k),
     ).fetchone()
     added = n - ready[1] if ready else 0
-    if ready and not building and not rebuild and 0 < added <= extend_up_to * n:
+    # on Citus a graph is rebuilt rather than extended (the extension's SQL is not adapted)
+    extendable = not is_galdb_distributed(conn)
+    if ready and not building and not rebuild and extendable and 0 < added <= extend_up_to * n:
         if _only_added(conn, record, ready[0]):
             return _extend(conn, url, record, k, ready[0], ready[2], workers, progress)
     if building and not rebuild:
@@ -267,15 +272,24 @@ def ensure_graph(
         progress.advance(done)
     _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=False)
     with conn.transaction():
+        # the count is read first: on Citus a reference table's UPDATE may not read a
+        # distributed table
         conn.execute(
-            "UPDATE galdb.knn_graphs SET status = 'ready', built_at = now(), n_embeddings = "
-            "(SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s) WHERE graph_id = %s",
-            (graph_id, graph_id),
+            "UPDATE galdb.knn_graphs SET status = 'ready', built_at = now(), n_embeddings = %s "
+            "WHERE graph_id = %s",
+            (_rows(conn, graph_id), graph_id),
         )
-        # older graphs of the same model and k are superseded
+        # older graphs of the same model and k are superseded; their rows are deleted here,
+        # not by the foreign key's cascade (on Citus the key is dropped: see galdb.db.citus)
+        older = (record.model_id, k, graph_id)
+        conn.execute(
+            "DELETE FROM galdb.knn_neighbours WHERE graph_id IN (SELECT graph_id FROM "
+            "galdb.knn_graphs WHERE model_id = %s AND k = %s AND graph_id <> %s)",
+            older,
+        )
         conn.execute(
             "DELETE FROM galdb.knn_graphs WHERE model_id = %s AND k = %s AND graph_id <> %s",
-            (record.model_id, k, graph_id),
+            older,
         )
     conn.commit()
     return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "built")
@@ -310,9 +324,8 @@ def _extend(conn, url, record, k, graph_id, ef_search, workers, progress) -> Gra
     _run_pages(url, record, k, graph_id, ef_search, workers, progress, extend=True)
     with conn.transaction():
         conn.execute(
-            "UPDATE galdb.knn_graphs SET built_at = now(), n_embeddings = "
-            "(SELECT count(*) FROM galdb.knn_neighbours WHERE graph_id = %s) WHERE graph_id = %s",
-            (graph_id, graph_id),
+            "UPDATE galdb.knn_graphs SET built_at = now(), n_embeddings = %s WHERE graph_id = %s",
+            (_rows(conn, graph_id), graph_id),
         )
     conn.commit()
     return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "extended")
@@ -335,18 +348,61 @@ def _build_part(url, record, k, graph_id, ef_search, workers, worker, progress, 
     reach = min(REACH * k, MAX_REACH) if extend else k
     query = extend_page_sql(record, k, reach) if extend else neighbours_sql(record, k)
     with psycopg.connect(url) as conn:
-        conn.execute(f"SET hnsw.ef_search = {int(max(ef_search, reach + 1))}")
-        conn.execute("SET hnsw.iterative_scan = off")
+        on_citus = is_galdb_distributed(conn)
+        settings = (
+            f"SET hnsw.ef_search = {int(max(ef_search, reach + 1))}; SET hnsw.iterative_scan = off"
+        )
+        conn.execute(settings)
         conn.commit()
         after = -1
         params = {"graph": graph_id, "workers": workers, "worker": worker, "page": PAGE}
-        while rows := conn.execute(query, params | {"after": after}).fetchall():
+        while rows := (
+            _citus_page(conn, record, k, params | {"after": after}, settings)
+            if on_citus
+            else conn.execute(query, params | {"after": after}).fetchall()
+        ):
             if extend:
                 enter_rows(conn, graph_id, k, rows)
             conn.commit()
             after = max(r[0] for r in rows)
             if progress is not None:
                 progress.advance(len(rows))
+
+
+def _citus_page(conn, record: ModelRecord, k: int, params: dict, settings: str) -> list:
+    """On Citus, :func:`neighbours_sql`'s page: Citus refuses its LATERAL kNN subquery per
+    galaxy, so the page's vectors go through ``galdb.nearest_vectors`` (one kNN statement per
+    galaxy, pushed down to every shard's HNSW index) and the rows are written with COPY.
+    Returns the page's galaxy ids; the caller commits."""
+    conn.execute(settings.replace("SET ", "SET LOCAL "))  # SET LOCAL reaches the workers
+    page = conn.execute(
+        f"SELECT p.galaxy_id, p.embedding::text FROM ({_page_sql(record)}) p", params
+    ).fetchall()
+    if not page:
+        return []
+    found = conn.execute(
+        "SELECT query_index, galaxy_id, distance FROM "
+        "galdb.nearest_vectors(%s::text[]::halfvec[], %s, %s)",
+        ([r[1] for r in page], k + 1, str(record.model_id)),
+    ).fetchall()
+    rows: dict[int, tuple[list[int], list[float]]] = {}
+    for i, neighbour, distance in found:
+        query = page[i - 1][0]
+        ids, sims = rows.setdefault(query, ([], []))
+        if neighbour != query and len(ids) < k:
+            ids.append(neighbour)
+            sims.append(1.0 - distance)
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY galdb.knn_neighbours (graph_id, galaxy_id, neighbour_ids, similarities) "
+            "FROM STDIN"
+        ) as cp,
+    ):
+        for galaxy, (ids, sims) in rows.items():
+            if ids:
+                cp.write_row((params["graph"], galaxy, ids, sims))
+    return [(r[0],) for r in page]
 
 
 @dataclass

@@ -144,10 +144,12 @@ def _set_label(conn, task: Task, galaxy_id: int, reviewer: str, answer, origin: 
     for a vote task the reviewer's weighted vote for it)."""
     conn.execute(
         sql.SQL(
-            "INSERT INTO galdb.labels (task_id, galaxy_id, source, author, {column}, origin) "
-            "VALUES (%s, %s, 'human', %s, %s, %s) ON CONFLICT (task_id, galaxy_id, source, "
-            "author) DO UPDATE SET {column} = EXCLUDED.{column}, origin = EXCLUDED.origin, "
-            "created_at = now()"
+            "INSERT INTO galdb.labels "
+            "(task_id, galaxy_id, source, author, {column}, origin, created_at) "
+            "VALUES (%s, %s, 'human', %s, %s, %s, now()) ON CONFLICT (task_id, galaxy_id, "
+            "source, author) DO UPDATE SET {column} = EXCLUDED.{column}, "
+            # EXCLUDED, not now(): Citus refuses non-immutable functions in DO UPDATE
+            "origin = EXCLUDED.origin, created_at = EXCLUDED.created_at"
         ).format(column=sql.Identifier(task.kind_spec.label_column)),
         (task.task_id, galaxy_id, reviewer, task.kind_spec.human_label(conn, answer), origin),
     )

@@ -1,0 +1,252 @@
+"""galdb on a real Citus cluster (coordinator + 2 workers): db init --citus, ingest, cone
+search, embed, similarity search, head training and materialization, the kNN graph and label
+propagation, and the demo end to end (review decisions applied, retrained by the worker)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+from astropy.coordinates import angular_separation
+from pgvector.psycopg import register_vector
+
+from galdb.cli import main
+from galdb.datasets.vectors import store_clusters
+from galdb.db import admin, citus
+from galdb.db.connect import connect, database_url
+from galdb.errors import GaldbError
+from galdb.heads.materialize import materialize
+from galdb.heads.versions import train_head
+from galdb.ingest import ingest
+from galdb.ingest.runs import release_id_of
+from galdb.labels.store import import_labels
+from galdb.labels.tasks import create_task
+from galdb.lvm import registry
+from galdb.lvm.embed import embed
+from galdb.lvm.specs import load_model
+from galdb.propagate.run import propagate
+from galdb.search.cone import cone_search
+from galdb.search.similar import search, stored_vector
+from galdb.sim import simulate_release
+from tests.citus.conftest import SHARDS
+
+SPEC = "timm:resnet10t"
+N_SIM = 60
+
+
+def _galdb(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "galdb", *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _citus_tables(conn) -> dict[str, tuple[str, int, int]]:
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, t.citus_table_type, t.colocation_id, "
+        "t.shard_count "
+        "FROM citus_tables t JOIN pg_class c ON c.oid = t.table_name "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace"
+    ).fetchall()
+    return {name: tuple(rest) for name, *rest in rows}
+
+
+def test_db_init_citus_distributes_on_galaxy_id_and_is_idempotent(settings, conn):
+    tables = _citus_tables(conn)
+    colocation = tables["galdb.galaxies"][1]
+    for name in citus.DISTRIBUTED:
+        assert tables[f"galdb.{name}"] == ("distributed", colocation, SHARDS), name
+    for name in citus.REFERENCE:
+        assert tables[f"galdb.{name}"][0] == "reference", name
+    keys = conn.execute(
+        "SELECT t.relname, r.relname FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid "
+        "JOIN pg_class r ON r.oid = k.confrelid WHERE k.contype = 'f' "
+        "AND k.connamespace = 'galdb'::regnamespace AND t.relname = ANY(%s)",
+        (list(citus.CITUS_TABLES),),
+    ).fetchall()
+    # only the keys between co-located distributed tables remain (see galdb.db.citus)
+    assert sorted(keys) == [("labels", "galaxies"), ("review_leases", "galaxies")]
+    conn.commit()
+    admin.init(settings, citus=True)  # again: nothing left to do, nothing breaks
+    with connect(settings, autocommit=True, check_schema=False) as again:
+        assert citus.distribute(again) == []
+    # what the CLI says, and that a plain `db init` keeps the layout
+    assert "distributed with Citus" in _galdb("db", "init", "--citus")
+    _galdb("db", "init")
+    assert _citus_tables(conn) == tables
+
+
+@pytest.fixture(scope="module")
+def simulated(settings, tmp_path_factory):
+    """A simulated release ingested and embedded on the cluster."""
+    out = tmp_path_factory.mktemp("sim")
+    catalog = simulate_release(out, N_SIM, seed=5, size=32)
+    release = f"citus-{uuid.uuid4().hex[:6]}"
+    with connect(settings) as conn:
+        summary = ingest(conn, out, release, catalog=catalog)
+        loaded = load_model(SPEC, input_size=32)
+        rid = release_id_of(conn, release)
+        embedded = embed(
+            conn, database_url(settings), loaded, release_id=rid, batch_size=16, workers=0
+        )
+    return {
+        "release": release,
+        "summary": summary,
+        "embedded": embedded,
+        "out": out,
+        "catalog": catalog,
+    }
+
+
+def test_ingest_on_the_cluster_and_again_inserts_nothing(settings, conn, simulated):
+    assert simulated["summary"].inserted == N_SIM
+    rid = release_id_of(conn, simulated["release"])
+    placed = conn.execute(
+        "SELECT count(DISTINCT nodeport) FROM citus_shards s "
+        "WHERE s.table_name = 'galdb.galaxies'::regclass AND s.shard_size > 0"
+    ).fetchone()[0]
+    assert placed == 2  # rows on both workers
+    again = ingest(conn, simulated["out"], simulated["release"], catalog=simulated["catalog"])
+    assert again.inserted == 0 and again.present == N_SIM
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM galdb.galaxies WHERE release_id = %s", (rid,)
+        ).fetchone()[0]
+        == N_SIM
+    )
+
+
+def test_cone_search_equals_exact_separations(conn, simulated, tmp_path):
+    rid = release_id_of(conn, simulated["release"])
+    rows = conn.execute(
+        "SELECT galaxy_id, ra, dec FROM galdb.galaxies WHERE release_id = %s", (rid,)
+    ).fetchall()
+    ids = np.array([r[0] for r in rows])
+    ra, dec = np.radians([r[1] for r in rows]), np.radians([r[2] for r in rows])
+    ra0, dec0, radius = 150.0, 2.0, 0.6
+    sep = np.degrees(angular_separation(np.radians(ra0), np.radians(dec0), ra, dec))
+    want = set(ids[sep <= radius].tolist())
+    got = cone_search(conn, ra0, dec0, radius, release=simulated["release"])
+    assert {m.galaxy_id for m in got} == want and 0 < len(want) < N_SIM
+    seps = [m.separation_arcsec for m in got]
+    assert seps == sorted(seps)
+    np.testing.assert_allclose(
+        sorted(seps), np.sort(sep[sep <= radius]) * 3600, rtol=1e-9, atol=1e-6
+    )
+    out = tmp_path / "cone.csv"
+    _galdb(
+        "cone",
+        str(ra0),
+        str(dec0),
+        f"{radius}deg",
+        "--release",
+        simulated["release"],
+        "-o",
+        str(out),
+    )
+    assert len(out.read_text().splitlines()) == len(want) + 1  # header + one row each
+
+
+def test_similar_and_search_equal_exact_knn(settings, conn, simulated):
+    assert simulated["embedded"].embedded == N_SIM and simulated["embedded"].index_built
+    record = registry.lookup(conn, SPEC)
+    register_vector(conn)
+    rows = conn.execute(
+        f"SELECT e.galaxy_id, e.embedding FROM galdb.{record.partition} e "
+        "JOIN galdb.galaxies g USING (galaxy_id) JOIN galdb.releases r USING (release_id) "
+        "WHERE r.name = %s ORDER BY 1",
+        (simulated["release"],),
+    ).fetchall()
+    ids = np.array([r[0] for r in rows])
+    x = np.array([r[1].to_numpy() for r in rows], dtype=np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    for q in (0, 17, 41):
+        exact = ids[np.argsort(1 - x @ x[q], kind="stable")][:5]
+        got = conn.execute(
+            "SELECT galaxy_id FROM galdb.similar(%s, 5, %s)", (int(ids[q]), SPEC)
+        ).fetchall()
+        assert [r[0] for r in got] == exact.tolist()
+    source = conn.execute(
+        "SELECT source_id FROM galdb.galaxies WHERE galaxy_id = %s", (int(ids[17]),)
+    ).fetchone()[0]
+    assert "3 nearest to" in _galdb("search", "-m", SPEC, "--like", source, "-k", "3")
+    found = search(conn, record, stored_vector(conn, record, int(ids[17])), k=5, dedup_arcsec=None)
+    exact = ids[np.argsort(1 - x @ x[17], kind="stable")][:5]
+    assert [n.galaxy_id for n in found] == exact.tolist()
+
+
+def test_head_train_and_materialize_on_the_cluster(settings, conn):
+    c = store_clusters(conn, "citus-heads", 600, 32, 3, spread=0.6, seed=3)
+    classes = ("disk", "bulge", "merger")
+    task = create_task(conn, f"t_{uuid.uuid4().hex[:10]}", "classification", classes=list(classes))
+    picks = np.random.default_rng(0).choice(600, 60, replace=False)
+    chunk = [(i, f"v{p:08d}", classes[c.cluster[p]]) for i, p in enumerate(picks)]
+    import_labels(conn, task, c.release_id, [chunk], author="test catalog")
+    version = train_head(conn, task, c.record)
+    assert version.n_labels == 60 and version.metrics["cv_auc"] > 0.95
+    conn.commit()
+    assert materialize(conn, task, version.version_id, chunk_rows=128) == 600
+    tables = _citus_tables(conn)
+    assert tables[f"galdb_predictions.v{version.version_id}"] == tables["galdb.galaxies"]
+    labels = dict(conn.execute(f"SELECT source_id, label FROM galdb_tasks.{task.name}").fetchall())
+    accuracy = np.mean([labels[f"v{i:08d}"] == classes[k] for i, k in enumerate(c.cluster)])
+    assert len(labels) == 600 and accuracy > 0.95
+
+
+def test_knn_graph_is_exact_and_propagation_labels_the_clusters(settings, conn):
+    c = store_clusters(conn, "citus-graph", 400, 16, 4, spread=0.5, seed=9)
+    classes = ("a", "b", "c", "d")
+    task = create_task(conn, f"t_{uuid.uuid4().hex[:10]}", "classification", classes=list(classes))
+    picks = np.random.default_rng(1).choice(400, 40, replace=False)
+    chunk = [(i, f"v{p:08d}", classes[c.cluster[p]]) for i, p in enumerate(picks)]
+    import_labels(conn, task, c.release_id, [chunk], author="test catalog")
+    summary = propagate(conn, database_url(settings), task, c.record, k=5, workers=2)
+    assert summary.graph.mode == "built" and summary.nodes == 400
+    x = c.vectors.astype(np.float16).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    row_of = {int(g): i for i, g in enumerate(c.ids)}
+    hits = 0
+    for galaxy, neighbours in conn.execute(
+        "SELECT galaxy_id, neighbour_ids FROM galdb.knn_neighbours WHERE graph_id = %s",
+        (summary.graph.graph_id,),
+    ).fetchall():
+        i = row_of[galaxy]
+        order = [j for j in np.argsort(-(x @ x[i]), kind="stable") if j != i][:5]
+        hits += len({row_of[n] for n in neighbours} & set(order))
+    assert hits / (400 * 5) > 0.97  # each row's 5 neighbours against exact kNN
+    labels = dict(
+        conn.execute(
+            "SELECT g.source_id, l.class FROM galdb.labels l JOIN galdb.galaxies g "
+            "USING (galaxy_id) WHERE l.task_id = %s AND l.source = 'propagated'",
+            (task.task_id,),
+        ).fetchall()
+    )
+    truth = {f"v{i:08d}": classes[k] for i, k in enumerate(c.cluster)}
+    assert len(labels) == 360 and np.mean([truth[s] == v for s, v in labels.items()]) > 0.95
+    again = propagate(conn, database_url(settings), task, c.record, k=5)
+    assert again.graph.mode == "reused"
+
+
+def test_the_demo_runs_on_the_cluster(settings, capsys):
+    """Everything the demo shows, from ingest to a review round's retrained head, on Citus."""
+    assert main(["demo", "--n", "40", "--seed", "4", "--pretrain-minutes", "0.05"]) == 0
+    flat = " ".join(capsys.readouterr().out.split())
+    assert "40 inserted" in flat
+    assert re.search(r"9\. propagated the \d+ labels over the k=10 graph", flat)
+    assert "10. review" in flat and "agrees_with_truth" in flat
+
+
+def test_init_citus_without_the_extension_says_what_to_do(cluster_url, cluster):
+    cluster.execute("DROP DATABASE IF EXISTS plain")
+    cluster.execute("CREATE DATABASE plain")
+    with psycopg.connect(cluster_url.rsplit("/", 1)[0] + "/plain", autocommit=True) as conn:
+        with pytest.raises(GaldbError, match="CREATE EXTENSION citus"):
+            citus.distribute(conn)
+        assert citus.distribute_like_galaxies(conn, "pg_catalog.pg_class") is False
+    cluster.execute("DROP DATABASE plain")
