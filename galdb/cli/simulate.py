@@ -43,5 +43,43 @@ def simulate_command(
     console.print(f"wrote {n} galaxies: {catalog}")
 
 
+def simulate_fields_command(
+    out: Annotated[Path, typer.Argument(help="Directory to write fields/ and truth.csv into.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of fields.")] = 100,
+    seed: Seed = 0,
+    size: Annotated[int, typer.Option(min=32, help='Field side in pixels (0.262"/px).')] = 256,
+    ra: Annotated[float, typer.Option(help="Centre RA of the fields' area, deg.")] = 150.0,
+    dec: Annotated[float, typer.Option(help="Centre Dec of that area, deg.")] = 2.0,
+    radius: Annotated[float, typer.Option(help="Radius of that area, deg.")] = 1.0,
+) -> None:
+    """Simulate detection fields: g,r,z FITS images (TAN WCS) of galaxies and stars at known
+    positions, with a truth catalog (field, x, y, ra, dec, kind, flux, size).
+
+    x, y are 0-based pixel positions. Fields already on disk are kept (a rerun resumes); the
+    same seed gives the same files.
+
+    Example: galdb simulate-fields fields/ --n 300 --seed 1 && galdb detect train fields/
+    --model timm:resnet18
+    """
+    from galdb.sim.fields import simulate_fields
+
+    with RichProgress() as progress:
+        progress.start(n, "simulate fields")
+        truth = simulate_fields(
+            out,
+            n,
+            seed,
+            size=size,
+            ra_center=ra,
+            dec_center=dec,
+            field_radius_deg=radius,
+            progress=progress.advance,
+        )
+    console.print(f"wrote {n} fields: {truth}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate_command)
+    # A command of its own: `galdb simulate OUT` takes a positional directory, so a
+    # `simulate fields` subcommand would read "fields" as that directory.
+    app.command("simulate-fields")(simulate_fields_command)
