@@ -53,7 +53,7 @@ def simulate_fields_command(
     radius: Annotated[float, typer.Option(help="Radius of that area, deg.")] = 1.0,
 ) -> None:
     """Simulate detection fields: g,r,z FITS images (TAN WCS) of galaxies and stars at known
-    positions, with a truth catalog (field, x, y, ra, dec, kind, flux, size).
+    positions, with a truth catalog (field, x, y, ra, dec, kind, flux, size, morph_class).
 
     x, y are 0-based pixel positions. Fields already on disk are kept (a rerun resumes); the
     same seed gives the same files.

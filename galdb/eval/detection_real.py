@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from galdb.detect.fields import FieldImage, noise_matched
 
@@ -40,7 +41,10 @@ def real_frames(root) -> Iterator[RealFrame]:
     if (ntt / "image.fits").exists():
         from astropy.io import ascii
 
-        image = fits.getdata(ntt / "image.fits").astype(np.float32)
+        with warnings.catch_warnings():  # the ESO-LOG cards are not standard FITS
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            with fits.open(ntt / "image.fits") as hdus:
+                image = np.asarray(hdus[0].data, dtype=np.float32)
         cat = ascii.read(ntt / "image.cat", format="sextractor")
         ref = np.column_stack([cat["X_IMAGE"] - 1.0, cat["Y_IMAGE"] - 1.0])
         field = FieldImage("sep_ntt_emmi_field", image[None], ["r"], None, None)
@@ -59,12 +63,13 @@ def real_frames(root) -> Iterator[RealFrame]:
         from astropy.table import Table
         from astropy.wcs import WCS, FITSFixedWarning
 
-        hdu = fits.open(glimpse / "spitzer_example_image.fits")[0]
+        with fits.open(glimpse / "spitzer_example_image.fits") as hdus:
+            header, data = hdus[0].header, np.asarray(hdus[0].data, dtype=np.float32)
         table = Table.read(glimpse / "spitzer_example_catalog.xml")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
-            x, y = WCS(hdu.header).world_to_pixel_values(table["l"], table["b"])
-        field = FieldImage("photutils_spitzer_glimpse", hdu.data[None].astype(np.float32),
+            x, y = WCS(header).world_to_pixel_values(table["l"], table["b"])
+        field = FieldImage("photutils_spitzer_glimpse", data[None],
                            ["r"], None, None)  # fmt: skip
         ref = np.column_stack([x, y])
         yield RealFrame(field.name, noise_matched(field), ref, f"GLIMPSE catalog ({len(ref)})")

@@ -2,7 +2,8 @@
 
 `simulate_fields` writes ``n`` three-band (g, r, z) FITS fields, ``size`` x ``size`` pixels at
 0.262"/px with a TAN WCS, and one truth catalog (``truth.csv``) listing every object drawn:
-its field, pixel position, sky position, kind (galaxy or star), r-band flux and size.
+its field, pixel position, sky position, kind (galaxy or star), r-band flux (nanomaggies),
+intrinsic half-light radius (arcsec, 0 for a star) and the galaxy's morphological class.
 
 Conventions:
 
@@ -62,13 +63,14 @@ __all__ = [
 ]
 
 FIELD_SIZE = 256
-GALAXIES_PER_FIELD = (6, 16)  # inclusive range, uniform
+# Objects per 256 x 256 field (inclusive ranges, uniform); other sizes scale with the area.
+GALAXIES_PER_FIELD = (6, 16)
 STARS_PER_FIELD = (2, 8)
 GALAXY_MAG_R = (17.0, 22.0)  # power-law counts, as the cutout simulator's
 STAR_MAG_R = (16.0, 22.0)  # uniform
 MIN_SEPARATION_PX = 5.0  # about the PSF FWHM: close pairs, still resolvable
 EDGE_PX = 4.0  # centres at least this far inside the field
-TRUTH_COLUMNS = ("field", "x", "y", "ra", "dec", "kind", "flux", "size")
+TRUTH_COLUMNS = ("field", "x", "y", "ra", "dec", "kind", "flux", "size", "morph_class")
 KINDS = ("galaxy", "star")
 _FIELD_STREAM, _NOISE_STREAM = 0xF1E1D, 0xF1015E
 
@@ -89,6 +91,9 @@ class FieldObject:
         Intrinsic half-light radius in arcsec (0 for a star).
     profile : callable
         band index -> GalSim profile in nanomaggies, not yet convolved with the PSF.
+    morph_class : str
+        The galaxy's class (:data:`galdb.sim.morphology.CLASSES`; a merger's position is its
+        brighter member's centre), empty for a star.
     """
 
     x: float
@@ -97,6 +102,7 @@ class FieldObject:
     mags: tuple[float, float, float]
     size: float
     profile: Callable[[int], galsim.GSObject]
+    morph_class: str = ""
 
     @property
     def flux_r(self) -> float:
@@ -136,8 +142,11 @@ def field_objects(
     rng = np.random.default_rng(np.random.SeedSequence([seed, index, _FIELD_STREAM]))
     ra, dec = _sky_position(rng, ra_center, dec_center, field_radius_deg)
     fwhm = tuple(round(m * float(rng.lognormal(0.0, PSF_FWHM_SCATTER)), 4) for m in PSF_FWHM_MEDIAN)
-    n_gal = int(rng.integers(GALAXIES_PER_FIELD[0], GALAXIES_PER_FIELD[1] + 1))
-    n_star = int(rng.integers(STARS_PER_FIELD[0], STARS_PER_FIELD[1] + 1))
+    area = (size / FIELD_SIZE) ** 2
+    n_gal = max(
+        1, round(area * int(rng.integers(GALAXIES_PER_FIELD[0], GALAXIES_PER_FIELD[1] + 1)))
+    )
+    n_star = max(1, round(area * int(rng.integers(STARS_PER_FIELD[0], STARS_PER_FIELD[1] + 1))))
     positions = _positions(rng, n_gal + n_star, size)
     objects = []
     for i, (x, y) in enumerate(positions):
@@ -170,7 +179,7 @@ def _galaxy(rng: np.random.Generator, x: float, y: float) -> FieldObject:
         return (model.profile(band) * scale).dilate(dilation)
 
     hlr = round(float(model.half_light_radius_arcsec) * dilation, 4)
-    return FieldObject(x, y, "galaxy", mags, hlr, profile)
+    return FieldObject(x, y, "galaxy", mags, hlr, profile, model.morph_class)
 
 
 def _star(rng: np.random.Generator, x: float, y: float) -> FieldObject:
@@ -257,7 +266,7 @@ def simulate_fields(
                 ra, dec = celestial.wcs_pix2world([[obj.x, obj.y]], 0)[0]
                 writer.writerow(
                     [field.name, obj.x, obj.y, round(float(ra), 8), round(float(dec), 8),
-                     obj.kind, round(obj.flux_r, 5), obj.size]
+                     obj.kind, round(obj.flux_r, 5), obj.size, obj.morph_class]
                 )  # fmt: skip
             if progress is not None:
                 progress(1)
