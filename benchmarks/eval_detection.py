@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = DetectionBenchmark(
         str(train_dir), str(test_dir), sizes, methods, config, rcnn_steps=args.rcnn_steps
     )
-    rows = []
+    rows, kept = [], {}
     out_csv = args.work / "eval_detection.csv"
     with out_csv.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, COLUMNS)
         writer.writeheader()
-        for row in run_benchmark(bench, loaded, log):
+        for row in run_benchmark(bench, loaded, log, kept):
             rows.append(row)
             writer.writerow(row)
             fh.flush()
@@ -73,17 +73,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.n_test} test fields, backbone {args.model}\n")  # fmt: skip
     print(markdown(rows, COLUMNS))
     if args.real is not None:
-        print("\n" + real(args.real, loaded, train_dir, config, max(sizes)))
+        print("\n" + real(args.real, loaded, train_dir, config, max(sizes), kept.get("lvm")))
     log(f"wrote {out_csv} and {args.work / 'eval_detection.png'}")
     return 0
 
 
-def real(root: Path, loaded, train_dir: Path, config: TrainConfig, n: int) -> str:
-    """Recall (and number of detections) on the real frames: LVM detector and SEP."""
+def real(root: Path, loaded, train_dir: Path, config: TrainConfig, n: int, trained=None) -> str:
+    """Recall (and number of detections) on the real frames: the LVM detector trained on
+    the most fields (trained here if the benchmark did not) and SEP."""
     from galdb.eval.detection_real import real_frames
 
-    log(f"training the LVM detector on {n} fields for the real frames")
-    trained = train_detector(loaded, train_dir, TrainConfig(**(config.as_dict() | {"n_fields": n})))
+    if trained is None:
+        log(f"training the LVM detector on {n} fields for the real frames")
+        config = TrainConfig(**(config.as_dict() | {"n_fields": n}))
+        trained = train_detector(loaded, train_dir, config)
     lines = ["| frame | reference | method | detections | matched | recall |", "|---" * 6 + "|"]
     for frame in real_frames(root):
         _, lvm = next(

@@ -64,9 +64,13 @@ def kind_accuracy(found: list[np.ndarray], refs: list[np.ndarray], threshold: fl
 
 
 def run_benchmark(
-    bench: DetectionBenchmark, loaded: LoadedModel, log: Callable[[str], object] = print
+    bench: DetectionBenchmark,
+    loaded: LoadedModel,
+    log: Callable[[str], object] = print,
+    kept: dict | None = None,
 ) -> Iterable[dict]:
-    """Yield one result row (see the module docstring) per method and size, as measured."""
+    """Yield one result row (see the module docstring) per method and size, as measured;
+    ``kept["lvm"]`` receives the LVM detector trained on the most fields."""
     truth_train, truth_test = read_truth(bench.train_dir), read_truth(bench.test_dir)
     train_paths, test_paths = field_paths(bench.train_dir), field_paths(bench.test_dir)
     test_refs = [truth_test[p.stem] for p in test_paths]
@@ -91,6 +95,8 @@ def run_benchmark(
             elif name == "lvm":
                 config = TrainConfig(**(bench.config.as_dict() | {"n_fields": n}))
                 trained = train_detector(loaded, bench.train_dir, config)
+                if kept is not None and n == max(bench.sizes):
+                    kept["lvm"] = trained
                 threshold = trained.threshold
                 row |= {"steps": config.steps, "train_seconds": round(trained.seconds, 1)}
                 started = time.perf_counter()

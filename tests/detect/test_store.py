@@ -104,3 +104,49 @@ def test_bad_release_and_unknown_version(conn, version, test_dir):
         run_detections(conn, test_dir, "Bad Name!", version_id=version.version_id)
     with pytest.raises(GaldbError, match="not found"):
         get_detector(conn, 10**6)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes(settings, conn, version, test_dir, tmp_path):
+    """SIGKILL during `galdb detect run`, run it again: the same run completes, with the rows
+    an uninterrupted run writes."""
+    import subprocess
+    import sys
+
+    from tests.conftest import kill_midway
+
+    fields = tmp_path / "many"
+    fields.mkdir()
+    sources = field_paths(test_dir)
+    for i in range(160):  # 5 chunks of 32 fields
+        (fields / f"f{i:03d}.fits").symlink_to(sources[i % len(sources)])
+    release = f"det-{uuid.uuid4().hex[:6]}"
+    cmd = [sys.executable, "-m", "galdb", "detect", "run", str(fields), "--release", release,
+           "--version", str(version.version_id)]  # fmt: skip
+
+    def stored(c):
+        row = c.execute(
+            "SELECT max(run_id) FROM galdb.detection_runs WHERE release = %s", (release,)
+        ).fetchone()
+        if row[0] is None:
+            return 0
+        table = f"galdb_detection_runs.r{row[0]}_build"
+        if c.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            return 0
+        return c.execute(f"SELECT count(DISTINCT field) FROM {table}").fetchone()[0]
+
+    done = kill_midway(cmd, conn, stored, at_least=32)
+    assert 0 < done < 160, "the run should have been killed midway"
+    assert [r.status for r in list_runs(conn, release)] == ["building"]
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    runs = list_runs(conn, release)
+    assert [(r.status, r.current, r.n_fields) for r in runs] == [("ready", True, 160)]
+    resumed = conn.execute(
+        f'SELECT field, x, y, kind FROM galdb_detections."{release}" ORDER BY field, x, y'
+    ).fetchall()
+    other = f"{release}-whole"
+    run_detections(conn, fields, other, version_id=version.version_id)
+    whole = conn.execute(
+        f'SELECT field, x, y, kind FROM galdb_detections."{other}" ORDER BY field, x, y'
+    ).fetchall()
+    assert resumed == whole
