@@ -1,4 +1,4 @@
-"""``galdb simulate``: write a GalSim mock release with truth."""
+"""``galdb simulate`` and ``galdb simulate-fields``: GalSim mock cutouts or fields, with truth."""
 
 from pathlib import Path
 from typing import Annotated
@@ -8,15 +8,28 @@ import typer
 from galdb.cli.options import Seed
 from galdb.cli.output import RichProgress, console
 
+Count = Annotated[int, typer.Option("--n", min=1, help="How many to simulate.")]
+CentreRA = Annotated[float, typer.Option("--ra", help="Centre RA of the simulated area, deg.")]
+CentreDec = Annotated[float, typer.Option("--dec", help="Centre Dec of that area, deg.")]
+Radius = Annotated[float, typer.Option("--radius", help="Radius of that area, deg.")]
+
+
+def _simulate(what: str, write, out: Path, n: int, seed: int, **options) -> None:
+    """Run a simulator with a progress bar and say what it wrote."""
+    with RichProgress() as progress:
+        progress.start(n, f"simulate {what}")
+        written = write(out, n, seed, progress=progress.advance, **options)
+    console.print(f"wrote {n} {what}: {written}")
+
 
 def simulate_command(
     out: Annotated[Path, typer.Argument(help="Directory to write cutouts/ and catalog.csv into.")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Number of galaxies.")] = 200,
+    n: Count = 200,
     seed: Seed = 0,
     size: Annotated[int, typer.Option(min=16, help='Cutout side in pixels (0.262"/px).')] = 64,
-    ra: Annotated[float, typer.Option(help="Field centre RA, deg.")] = 150.0,
-    dec: Annotated[float, typer.Option(help="Field centre Dec, deg.")] = 2.0,
-    radius: Annotated[float, typer.Option(help="Field radius, deg.")] = 1.0,
+    ra: CentreRA = 150.0,
+    dec: CentreDec = 2.0,
+    radius: Radius = 1.0,
 ) -> None:
     """Simulate a DESI-Legacy-Surveys-like release: g,r,z FITS cutouts and a truth catalog.
 
@@ -28,29 +41,18 @@ def simulate_command(
     """
     from galdb.sim import simulate_release  # GalSim is slow to import: only when needed
 
-    with RichProgress() as progress:
-        progress.start(n, "simulate")
-        catalog = simulate_release(
-            out,
-            n,
-            seed,
-            size=size,
-            ra_center=ra,
-            dec_center=dec,
-            field_radius_deg=radius,
-            progress=progress.advance,
-        )
-    console.print(f"wrote {n} galaxies: {catalog}")
+    sky = {"ra_center": ra, "dec_center": dec, "field_radius_deg": radius}
+    _simulate("galaxies", simulate_release, out, n, seed, size=size, **sky)
 
 
 def simulate_fields_command(
     out: Annotated[Path, typer.Argument(help="Directory to write fields/ and truth.csv into.")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Number of fields.")] = 100,
+    n: Count = 100,
     seed: Seed = 0,
     size: Annotated[int, typer.Option(min=32, help='Field side in pixels (0.262"/px).')] = 256,
-    ra: Annotated[float, typer.Option(help="Centre RA of the fields' area, deg.")] = 150.0,
-    dec: Annotated[float, typer.Option(help="Centre Dec of that area, deg.")] = 2.0,
-    radius: Annotated[float, typer.Option(help="Radius of that area, deg.")] = 1.0,
+    ra: CentreRA = 150.0,
+    dec: CentreDec = 2.0,
+    radius: Radius = 1.0,
 ) -> None:
     """Simulate detection fields: g,r,z FITS images (TAN WCS) of galaxies and stars at known
     positions, with a truth catalog (field, x, y, ra, dec, kind, flux, size, morph_class).
@@ -63,19 +65,8 @@ def simulate_fields_command(
     """
     from galdb.sim.fields import simulate_fields
 
-    with RichProgress() as progress:
-        progress.start(n, "simulate fields")
-        truth = simulate_fields(
-            out,
-            n,
-            seed,
-            size=size,
-            ra_center=ra,
-            dec_center=dec,
-            field_radius_deg=radius,
-            progress=progress.advance,
-        )
-    console.print(f"wrote {n} fields: {truth}")
+    sky = {"ra_center": ra, "dec_center": dec, "field_radius_deg": radius}
+    _simulate("fields", simulate_fields, out, n, seed, size=size, **sky)
 
 
 def register(app: typer.Typer) -> None:

@@ -44,9 +44,9 @@ from galdb.sim.simulate import (
     PSF_FWHM_MEDIAN,
     PSF_FWHM_SCATTER,
     _add_noise,
-    _check_int,
     _one_galsim_thread,
     _sky_position,
+    _validate,
     cutout_header,
     pixel_noise_sigma,
 )
@@ -242,8 +242,7 @@ def simulate_fields(
     The truth goes to a side file renamed at the end: no complete-looking partial catalog.
     Same ``(n, seed, size)``, same files.
     """
-    n, seed = _check_int("n", n, 1), _check_int("seed", seed, 0)
-    size = _check_int("size", size, 32)
+    n, seed, size = _validate(n, seed, size, dec_center, field_radius_deg)
     out = pathlib.Path(out_dir)
     (out / "fields").mkdir(parents=True, exist_ok=True)
     truth, partial = out / "truth.csv", out / "truth.csv.partial"
