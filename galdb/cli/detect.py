@@ -72,6 +72,14 @@ def run_command(
     threshold: Annotated[
         float | None, typer.Option(help="Score threshold (default: the version's).")
     ] = None,
+    noise_match: Annotated[
+        bool,
+        typer.Option(
+            "--noise-match",
+            help="Frames in other units or depths (real data): subtract the background and "
+            "scale the noise to the simulator's first.",
+        ),
+    ] = False,
 ) -> None:
     """Detect objects in every field of FIELDS and make the result the current run of the
     release (atomically: readers of galdb_detections.R never see a half-written run). A run
@@ -85,8 +93,9 @@ def run_command(
 
     with connect(ctx.obj) as conn, RichProgress() as progress:
         run = run_detections(
-            conn, fields, release, version_id=version, threshold=threshold, progress=progress
-        )
+            conn, fields, release, version_id=version, threshold=threshold,
+            noise_match=noise_match, progress=progress,
+        )  # fmt: skip
     console.print(
         f"{run.n_detections:,} detections in {run.n_fields:,} fields: "
         f"galdb_detections.{release} (run {run.run_id}, detector version {run.version_id})"

@@ -32,7 +32,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
-from galdb.detect.fields import field_paths, read_field
+from galdb.detect.fields import field_paths, noise_matched, read_field
 from galdb.detect.model import BOX_PER_RADIUS, KINDS
 from galdb.detect.train import ALGORITHM, Trained, detect_images, from_bytes, to_bytes
 from galdb.errors import GaldbError
@@ -185,6 +185,7 @@ def run_detections(
     version_id: int | None = None,
     threshold: float | None = None,
     chunk_fields: int = CHUNK_FIELDS,
+    noise_match: bool = False,
     progress=None,
 ) -> Run:
     """Detect objects in every field of ``fields_dir`` with a detector version (the newest
@@ -193,6 +194,8 @@ def run_detections(
     Commits as it goes (one transaction per ``chunk_fields`` fields, then the switch); safe
     because rows go to the run's ``_build`` table, which no reader sees until the switch.
     Resumes a killed run (see the module docstring). ``threshold`` overrides the version's.
+    ``noise_match`` rescales foreign frames (other units and depths) to the simulator's noise
+    first (:func:`galdb.detect.fields.noise_matched`).
     """
     if not isinstance(release, str) or not release:
         raise GaldbError("--release: give the name of the detection release")
@@ -216,7 +219,10 @@ def run_detections(
     try:
         for start in range(0, len(todo), chunk_fields):
             chunk = todo[start : start + chunk_fields]
-            results = detect_images(detector, prep, map(read_field, chunk), threshold=threshold)
+            fields = map(read_field, chunk)
+            if noise_match:
+                fields = map(noise_matched, fields)
+            results = detect_images(detector, prep, fields, threshold=threshold)
             with conn.cursor().copy(
                 sql.SQL("COPY {} ({}) FROM STDIN").format(
                     _build(run_id), sql.SQL(", ").join(map(sql.Identifier, COLUMNS))

@@ -150,3 +150,20 @@ def test_a_killed_run_resumes(settings, conn, version, test_dir, tmp_path):
         f'SELECT field, x, y, kind FROM galdb_detections."{other}" ORDER BY field, x, y'
     ).fetchall()
     assert resumed == whole
+
+
+@pytest.mark.realdata
+def test_a_real_frame_without_wcs(conn, version, tmp_path):
+    """The NTT frame (ADU, no celestial WCS): detections with pixel positions, NULL ra/dec."""
+    from tests.conftest import real_dir
+
+    (tmp_path / "image.fits").symlink_to(real_dir("sep_ntt_emmi_field") / "image.fits")
+    release = f"det-{uuid.uuid4().hex[:6]}"
+    with pytest.warns(UserWarning):  # astropy: the frame's ESO-LOG cards are not standard
+        run = run_detections(
+            conn, tmp_path, release, version_id=version.version_id, noise_match=True
+        )
+    rows = _view(conn, release)
+    assert run.n_fields == 1 and len(rows) == run.n_detections > 5
+    assert all(r[0] == "image" and r[3] is None and r[4] is None for r in rows)
+    assert all(0 <= r[1] < 256 and 0 <= r[2] < 256 for r in rows)
