@@ -46,7 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--real", type=Path, help="../shared/data/real: also score real frames")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument(
+        "--merge", type=Path, nargs="+", help="only plot these result CSVs together into WORK"
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        rows = [r for path in args.merge for r in csv.DictReader(path.open())]
+        for r in rows:
+            r.update({k: float(r[k]) for k in ("n_train", "precision", "recall", "f1")})
+        args.work.mkdir(parents=True, exist_ok=True)
+        plot(rows, args.work / "eval_detection.png")
+        print(markdown(rows, COLUMNS))
+        return 0
     torch.set_num_threads(args.threads)
     sizes = tuple(int(s) for s in args.sizes.split(","))
     methods = tuple(m for m in args.methods.split(",") if m)
@@ -120,6 +131,9 @@ def plot(rows: list[dict], path: Path) -> None:
             mine = [r for r in rows if r["method"] == method]
             ax.plot([r["n_train"] for r in mine], [r[metric] for r in mine], "o-", label=method)
         ax.set_xscale("log")
+        sizes = sorted({int(r["n_train"]) for r in rows})
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training fields")
         ax.set_title(metric)
         ax.grid(alpha=0.3)
