@@ -67,28 +67,30 @@ def features_backbone(loaded: LoadedModel) -> tuple[nn.Module, list[int]]:
     """The LVM's architecture as a ``features_only`` network with the LVM's weights, and the
     indices of its stride-4 and stride-8 maps."""
     arch = loaded.model.pretrained_cfg.get("architecture", loaded.arch) or loaded.arch
+
+    def features(**options):
+        # 'getter' wraps the model itself (its state-dict keys are the LVM's under "model."),
+        # where timm's default flattens module names (stages.0 -> stages_0).
+        return timm.create_model(
+            arch, pretrained=False, features_only=True, feature_cls="getter",
+            in_chans=loaded.in_chans, **options,
+        )  # fmt: skip
+
     try:
-        net = timm.create_model(
-            arch, pretrained=False, features_only=True, in_chans=loaded.in_chans
-        )
+        reductions = features().feature_info.reduction()
     except Exception as exc:  # timm raises several types for unsupported architectures
         raise GaldbError(f"{loaded.spec}: timm cannot give feature maps of {arch} ({exc})") from exc
-    reductions = net.feature_info.reduction()
     missing = [r for r in LEVELS if r not in reductions]
     if missing:
         raise GaldbError(f"{loaded.spec}: {arch} has no feature map at stride {missing[0]}")
-    indices = [reductions.index(r) for r in LEVELS]
-    # Only build the stages up to the deepest map used.
-    net = timm.create_model(
-        arch, pretrained=False, features_only=True, in_chans=loaded.in_chans,
-        out_indices=tuple(net.feature_info.out_indices[i] for i in indices),
-    )  # fmt: skip
-    state = loaded.model.state_dict()
+    # Only the stages up to the deepest map used are built.
+    net = features(out_indices=tuple(reductions.index(r) for r in LEVELS))
+    state = {f"model.{k}": v for k, v in loaded.model.state_dict().items()}
     wanted = net.state_dict()
     if any(k not in state or state[k].shape != v.shape for k, v in wanted.items()):
         raise GaldbError(f"{loaded.spec}: its weights do not fit {arch}'s feature network")
     net.load_state_dict({k: state[k] for k in wanted})
-    return net, list(range(len(indices)))
+    return net, list(range(len(LEVELS)))
 
 
 def build_detector(loaded: LoadedModel, width: int = 64, seed: int = 0) -> Detector:

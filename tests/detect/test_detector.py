@@ -63,11 +63,23 @@ def test_backbone_carries_the_lvm_weights(loaded):
     net, indices = features_backbone(loaded)
     state = loaded.model.state_dict()
     for key, value in net.state_dict().items():
-        assert torch.equal(value, state[key]), key
+        assert torch.equal(value, state[key.removeprefix("model.")]), key
     assert len(indices) == 2
     x = torch.zeros(1, 3, 64, 64)
     heat, offset, size = build_detector(loaded)(x)
     assert heat.shape == (1, 2, 16, 16) and offset.shape == (1, 2, 16, 16)
+
+
+@pytest.mark.parametrize("spec", ["timm:test_convnext", "timm:test_efficientnet"])
+def test_other_lvm_architectures(spec):
+    """ConvNeXt names its stages stages.0 … (flattened to stages_0 by timm's default feature
+    wrapper): the LVM's weights still load."""
+    loaded = load_model(spec)
+    net, _ = features_backbone(loaded)
+    state = loaded.model.state_dict()
+    assert all(torch.equal(v, state[k.removeprefix("model.")]) for k, v in net.state_dict().items())
+    heat, _, _ = build_detector(loaded)(torch.zeros(1, 3, 64, 64))
+    assert heat.shape == (1, 2, 16, 16)
 
 
 def test_an_lvm_without_stride_4_maps_is_refused():
