@@ -23,7 +23,6 @@ Conventions:
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import pathlib
@@ -49,6 +48,7 @@ from galdb.sim.simulate import (
     _validate,
     cutout_header,
     pixel_noise_sigma,
+    streamed_csv,
 )
 
 __all__ = [
@@ -245,11 +245,9 @@ def simulate_fields(
     n, seed, size = _validate(n, seed, size, dec_center, field_radius_deg)
     out = pathlib.Path(out_dir)
     (out / "fields").mkdir(parents=True, exist_ok=True)
-    truth, partial = out / "truth.csv", out / "truth.csv.partial"
+    truth = out / "truth.csv"
     sky = {"ra_center": ra_center, "dec_center": dec_center, "field_radius_deg": field_radius_deg}
-    with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(TRUTH_COLUMNS)
+    with _one_galsim_thread(), streamed_csv(truth, TRUTH_COLUMNS) as writer:
         for index in range(n):
             field = field_objects(seed, index, size=size, **sky)
             path = field_path(out, field.name)
@@ -269,5 +267,4 @@ def simulate_fields(
                 )  # fmt: skip
             if progress is not None:
                 progress(1)
-    os.replace(partial, truth)
     return truth

@@ -129,13 +129,9 @@ def simulate_release(
     n, seed, size = _validate(n, seed, size, dec_center, field_radius_deg)
     out = pathlib.Path(out_dir)
     (out / "cutouts").mkdir(parents=True, exist_ok=True)
-    # Rows stream into a side file renamed at the end: an interrupted run leaves no
-    # catalog.csv that looks complete.
-    catalog, partial = out / "catalog.csv", out / "catalog.csv.partial"
+    catalog = out / "catalog.csv"
     field = {"ra_center": ra_center, "dec_center": dec_center, "field_radius_deg": field_radius_deg}
-    with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CATALOG_COLUMNS)
+    with _one_galsim_thread(), streamed_csv(catalog, CATALOG_COLUMNS) as writer:
         for index in range(n):
             galaxy = simulate_galaxy(seed, index, size=size, **field)
             rel = f"cutouts/{galaxy.source_id}.fits"
@@ -143,8 +139,20 @@ def simulate_release(
             writer.writerow(catalog_row(galaxy, rel))
             if progress is not None:
                 progress(1)
-    os.replace(partial, catalog)
     return catalog
+
+
+@contextlib.contextmanager
+def streamed_csv(path: pathlib.Path, columns):
+    """A csv writer, header written, whose rows stream into ``<path>.partial``; the file is
+    renamed to ``path`` when the block ends without error, so an interrupted run leaves no
+    catalog that looks complete."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        yield writer
+    os.replace(partial, path)
 
 
 def simulate_galaxy(
