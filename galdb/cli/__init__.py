@@ -12,6 +12,7 @@ from galdb.cli import (
     cone,
     db,
     demo,
+    detect,
     embed,
     evaluate,
     head,
@@ -66,6 +67,7 @@ app.add_typer(label.app, name="label")
 app.add_typer(head.app, name="head")
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(restore.app, name="restore")
+app.add_typer(detect.app, name="detect")
 for module in (ingest, embed, search, cone, sql, simulate, demo, propagate, jobs, review):
     module.register(app)
 for module in (pipeline, release):

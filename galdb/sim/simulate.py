@@ -155,19 +155,28 @@ def write_indexed(
     """Call ``write(i)`` for i in range(n) (it writes galaxy i's files and returns its index
     row) and stream the rows into the CSV ``index``, on one GalSim thread; return ``index``.
 
-    Rows go to a side file renamed at the end: an interrupted run leaves no index that looks
+    Rows stream through :func:`streamed_csv`: an interrupted run leaves no index that looks
     complete.
     """
-    partial = index.with_name(index.name + ".partial")
-    with _one_galsim_thread(), partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
+    with _one_galsim_thread(), streamed_csv(index, columns) as writer:
         for i in range(n):
             writer.writerow(write(i))
             if progress is not None:
                 progress(1)
-    os.replace(partial, index)
     return index
+
+
+@contextlib.contextmanager
+def streamed_csv(path: pathlib.Path, columns):
+    """A csv writer, header written, whose rows stream into ``<path>.partial``; the file is
+    renamed to ``path`` when the block ends without error, so an interrupted run leaves no
+    catalog that looks complete."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        yield writer
+    os.replace(partial, path)
 
 
 def simulate_galaxy(

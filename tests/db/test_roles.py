@@ -19,7 +19,9 @@ from galdb.errors import GaldbError
 
 pytestmark = pytest.mark.embedded  # makes login roles as the embedded superuser
 
-GALDB_SCHEMAS = "('galdb', 'galdb_tasks', 'galdb_predictions')"
+GALDB_SCHEMAS = (
+    "(SELECT nspname FROM pg_namespace WHERE nspname = 'galdb' OR nspname LIKE 'galdb\\_%')"
+)
 OWNERS = f"""
 SELECT 'schema', nspname::text, pg_get_userbyid(nspowner) FROM pg_namespace
     WHERE nspname IN {GALDB_SCHEMAS}
