@@ -121,6 +121,43 @@ def switch_command(
     console.print(f"galdb_detections.{release} now reads run {run}")
 
 
+@app.command("cutouts")
+def cutouts_command(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="Directory to write cutouts/ and catalog.csv into.")],
+    release: DetRelease,
+    size: Annotated[int, typer.Option(min=16, help="Cutout side in pixels.")] = 64,
+    kind: Annotated[str, typer.Option(help="Which detections: galaxy, star or all.")] = "galaxy",
+    min_score: Annotated[float, typer.Option(help="Only detections scoring at least this.")] = 0.0,
+) -> None:
+    """Cut the release's current detections out of their fields (FITS with the field's WCS)
+    and write a catalog that `galdb ingest` reads, so detections become galaxies.
+
+    Detections whose square leaves the field are skipped and counted; a rerun keeps the files
+    already written.
+
+    Example: galdb detect cutouts det-cut/ --release sim-fields --size 64 && galdb ingest
+    det-cut/ --catalog det-cut/catalog.csv --release sim-fields-galaxies
+    """
+    from galdb.db.connect import connect
+    from galdb.detect.cutouts import write_cutouts
+
+    kinds = {"galaxy": ("galaxy",), "star": ("star",), "all": ("galaxy", "star")}
+    if kind not in kinds:
+        raise typer.BadParameter(f"{kind!r}: use galaxy, star or all", param_hint="--kind")
+    with connect(ctx.obj) as conn, RichProgress() as progress:
+        progress.start(None, "cutouts")
+        done = write_cutouts(
+            conn, release, out, size=size, kinds=kinds[kind], min_score=min_score,
+            progress=progress.advance,
+        )  # fmt: skip
+    console.print(
+        f"wrote {done.written:,} cutouts ({done.at_edge:,} at a field's edge skipped, "
+        f"{done.without_wcs:,} without sky positions skipped): {done.catalog}\n"
+        f"next: galdb ingest {out} --catalog {done.catalog} --release {release}-galaxies"
+    )
+
+
 @app.command("list")
 def list_command(
     ctx: typer.Context,
