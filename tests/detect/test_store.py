@@ -138,7 +138,8 @@ def test_a_killed_run_resumes(settings, conn, version, test_dir, tmp_path):
     done = kill_midway(cmd, conn, stored, at_least=32)
     assert 0 < done < 160, "the run should have been killed midway"
     assert [r.status for r in list_runs(conn, release)] == ["building"]
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    rerun = subprocess.run(cmd, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
     runs = list_runs(conn, release)
     assert [(r.status, r.current, r.n_fields) for r in runs] == [("ready", True, 160)]
     resumed = conn.execute(
@@ -149,7 +150,10 @@ def test_a_killed_run_resumes(settings, conn, version, test_dir, tmp_path):
     whole = conn.execute(
         f'SELECT field, x, y, kind FROM galdb_detections."{other}" ORDER BY field, x, y'
     ).fetchall()
-    assert resumed == whole
+    # the same detections; positions agree to float noise (the subprocess may run the network
+    # on another number of threads, which changes the last bits of a convolution)
+    assert [(r[0], r[3]) for r in resumed] == [(w[0], w[3]) for w in whole]
+    np.testing.assert_allclose([r[1:3] for r in resumed], [w[1:3] for w in whole], atol=1e-3)
 
 
 @pytest.mark.realdata
