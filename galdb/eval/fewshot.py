@@ -43,7 +43,7 @@ from galdb.heads.kinds import TaskKind
 from galdb.heads.versions import labelled_vectors
 from galdb.ingest.runs import release_id_of
 from galdb.labels.tasks import Task
-from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
+from galdb.lvm.pixels import pixel_refs, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.registry import ModelRecord
 from galdb.propagate.spreading import knn_adjacency
@@ -122,16 +122,9 @@ def load_images(
     conn: psycopg.Connection, galaxy_ids: np.ndarray, prep: Preprocessing, progress=None
 ) -> torch.Tensor:
     """The galaxies' cutouts as the LVM sees them (same preprocessing), for the baseline."""
-    rows = conn.execute(
-        f"SELECT galaxy_id, {pixel_columns()} FROM galdb.galaxies "
-        "WHERE galaxy_id = ANY(%s) ORDER BY galaxy_id",
-        (galaxy_ids.tolist(),),
-    ).fetchall()
-    refs = [PixelRef.from_row(r[1:]) for r in rows]
-    if [r[0] for r in rows] != galaxy_ids.tolist() or None in refs:
-        raise GaldbError("the baseline needs the pixels of every labelled galaxy")
+    refs = pixel_refs(conn, galaxy_ids, "the baseline")
     if progress is not None:
-        progress.start(len(rows), "reading cutouts for the baseline")
+        progress.start(len(refs), "reading cutouts")
     tensors = []
     for ref in refs:
         tensors.append(to_tensor(read_pixels(ref), ref.bands, prep))

@@ -223,16 +223,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def augmented_view(
+    batch_u8: torch.Tensor, augment: Augment, prep: Preprocessing, gen
+) -> torch.Tensor:
+    """One augmented, normalised view at ``prep.input_size`` of :class:`CutoutStream` items."""
+    v = augment(batch_u8.float() / 255, gen)
+    v = F.interpolate(
+        v, size=(prep.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+    )
+    return normalise(v, prep)
+
+
 def _views(batch_u8: torch.Tensor, cfg: PretrainConfig, prep: Preprocessing, gen):
-    x = batch_u8.float() / 255
-    views = []
-    for _ in range(2):
-        v = cfg.augment(x, gen)
-        v = F.interpolate(
-            v, size=(cfg.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False
-        )
-        views.append(normalise(v, prep))
-    return views
+    return [augmented_view(batch_u8, cfg.augment, prep, gen) for _ in range(2)]
 
 
 def learning_rate(peak: float, done: float, warmup: float = 0.05) -> float:
