@@ -34,7 +34,7 @@ from galdb.errors import GaldbError
 from galdb.lvm.augment import Augment
 from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, crop_resize, normalise, to_unit
-from galdb.lvm.specs import save_checkpoint
+from galdb.lvm.specs import atomic_save, save_checkpoint
 from galdb.progress import NoProgress, Progress
 
 METHODS = ("simclr", "simsiam")
@@ -296,19 +296,14 @@ def _save(out: Path, cfg, prep, model, opt, gen, state: _State, images, device, 
     save_checkpoint(
         out, cfg.arch, model.backbone, prep, _meta(cfg, images, state, device, complete)
     )
-    path = state_path(out)
-    tmp = path.with_suffix(".partial")
-    torch.save(
-        {
-            "config": cfg.to_dict(),
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "generator": gen.get_state(),
-            "state": asdict(state),
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    payload = {
+        "config": cfg.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "state": asdict(state),
+    }
+    atomic_save(payload, state_path(out))
 
 
 def pretrain(
