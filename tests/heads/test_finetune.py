@@ -144,6 +144,27 @@ def test_an_interrupted_materialization_resumes(settings, labelled):
         assert len(ids) == len(set(ids)) == N
 
 
+def test_galaxies_embedded_later_get_predictions_from_their_pixels(settings, labelled, tmp_path):
+    """predict_missing runs the stored network over the new galaxies' cutouts."""
+    from galdb.heads.materialize import predict_missing
+    from galdb.ingest.runs import release_id_of
+
+    labelled, model = labelled
+    with connect(settings) as conn:
+        version = train_finetuned_head(conn, labelled, lookup(conn, model), CONFIG)
+        conn.commit()
+        materialize(conn, labelled, version.version_id)
+        release = f"ft-more-{uuid.uuid4().hex[:6]}"
+        ingest(conn, tmp_path, release, catalog=simulate_release(tmp_path, 6, seed=42, size=32))
+        loaded = load_model(SPEC, input_size=32, crop_fraction=0.77)
+        embed(conn, database_url(settings), loaded, release_id=release_id_of(conn, release),
+              workers=0)  # fmt: skip
+        assert predict_missing(conn, labelled, version.version_id) == 6
+        assert predict_missing(conn, labelled, version.version_id) == 0
+        table = table_names(version.version_id).qualified
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == N + 6
+
+
 def test_finetune_cli_and_refusals(settings, labelled, capsys):
     labelled, model = labelled
     code = main(
