@@ -37,6 +37,10 @@ def fewshot_command(
         int | None, typer.Option(help="Skip the baseline above this many labels.")
     ] = None,
     test_fraction: Annotated[float, typer.Option(help="Held-out test share.")] = 0.3,
+    test_release: Annotated[
+        str | None,
+        typer.Option(help="Test on this release's labelled galaxies, train on the others'."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Folder for the CSV, PNG and table.")
     ] = None,
@@ -48,8 +52,11 @@ def fewshot_command(
     Writes fewshot_TASK.csv, .png and .md (a table with the label ratio at which the
     baseline reaches galdb's AUC) into --out (default: <data dir>/eval).
 
+    --test-release R tests on every labelled galaxy of release R (instead of a random
+    --test-fraction) and draws the labels from the other releases.
+
     Example: galdb eval fewshot --task spiral --model checkpoint:ssl.pt --labels 10,20,50,100
-    --repeats 3
+    --repeats 3 (add --test-release gz2-test to test on a designated release)
     """
     from galdb.db.connect import connect
     from galdb.eval.baseline import BaselineConfig
@@ -62,6 +69,7 @@ def fewshot_command(
         label_counts=tuple(int(n) for n in labels.split(",")),
         repeats=repeats,
         test_fraction=test_fraction,
+        test_release=test_release,
         k=k,
         reviewer_rounds=rounds,
         strategy=strategy,

@@ -25,38 +25,70 @@ def train_command(
     predict: Annotated[
         bool, typer.Option(help="Materialize predictions for every galaxy after training.")
     ] = True,
+    finetune: Annotated[
+        bool, typer.Option(help="Fine-tune the backbone's last stages on the cutouts.")
+    ] = False,
+    unfreeze: Annotated[int, typer.Option(min=1, help="--finetune: stages trained.")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, help="--finetune: epoch cap.")] = 30,
+    patience: Annotated[
+        int, typer.Option(min=1, help="--finetune: epochs without held-out gain before stop.")
+    ] = 5,
 ) -> None:
     """Train a head for TASK on the LVM's embeddings; a new version with cross-validated
     metrics, then (by default) its predictions for every embedded galaxy, made current.
+
+    --finetune trains the backbone's last --unfreeze stages with a linear classifier on the
+    labelled cutouts (pretraining's augmentations, class weights, early stopping on a
+    held-out fold); the version stores the network and its predictions take a forward pass
+    per galaxy (resumable: rerun `galdb head predict` after an interruption).
 
     Examples:
 
       galdb head train --task morphology --model checkpoint:ssl.pt
 
       galdb head train --task half_light_radius --sources catalog,human --no-predict
+
+      galdb head train --task spiral --model checkpoint:ssl.pt --finetune --unfreeze 2
     """
     from galdb.db.connect import connect
     from galdb.heads.materialize import materialize
-    from galdb.heads.versions import train_head
+    from galdb.heads.versions import train_finetuned_head, train_head
     from galdb.labels.tasks import get_task
     from galdb.lvm.registry import lookup
 
     with connect(ctx.obj) as conn:
         t = get_task(conn, task)
-        version = train_head(
-            conn,
-            t,
-            lookup(conn, model),
-            sources=tuple(sources.split(",")),
-            hyperparameters={"C": c} if c is not None and "C" in t.kind_spec.tunable else None,
-            seed=seed,
-        )
+        if finetune:
+            from galdb.heads.finetune import FinetuneConfig
+
+            config = FinetuneConfig(
+                unfreeze=unfreeze, max_epochs=epochs, patience=patience, seed=seed
+            )
+            with RichProgress() as progress:
+                version = train_finetuned_head(
+                    conn,
+                    t,
+                    lookup(conn, model),
+                    config,
+                    sources=tuple(sources.split(",")),
+                    progress=progress,
+                )
+        else:
+            version = train_head(
+                conn,
+                t,
+                lookup(conn, model),
+                sources=tuple(sources.split(",")),
+                hyperparameters={"C": c} if c is not None and "C" in t.kind_spec.tunable else None,
+                seed=seed,
+            )
         conn.commit()
         console.print(
             f"{task} head version {version.version_id} ({version.algorithm}, model "
             f"{version.model_id}, {version.n_labels:,} labels)"
         )
-        print_rows(["metric", "value"], sorted(version.metrics.items()), title="cross-validated")
+        shown = sorted((k, v) for k, v in version.metrics.items() if not isinstance(v, list))
+        print_rows(["metric", "value"], shown, title="held-out" if finetune else "cross-validated")
         if predict:
             with RichProgress() as progress:
                 n = materialize(conn, t, version.version_id, progress=progress)

@@ -15,26 +15,41 @@ app = typer.Typer(help="Pretrain and evaluate large vision models.", no_args_is_
 def pretrain_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint file to write.")],
-    arch: Annotated[str, typer.Option(help="timm architecture, e.g. resnet18.")] = "resnet18",
+    arch: Annotated[str, typer.Option(help="timm architecture, e.g. resnet18, resnet10t.")] = (
+        "resnet18"
+    ),
+    method: Annotated[
+        str, typer.Option(help="simclr (negatives; large batches) or simsiam (small batches).")
+    ] = "simclr",
     input_size: Annotated[int, typer.Option(min=16, help="Input side, pixels.")] = 64,
     crop: Annotated[float, typer.Option(help="Centre-crop fraction before resizing.")] = 0.6,
-    minutes: Annotated[float, typer.Option(help="Time budget.")] = 30.0,
+    minutes: Annotated[float, typer.Option(help="Time budget, all resumed runs together.")] = 30.0,
     epochs: Annotated[int, typer.Option(min=1, help="Epoch cap.")] = 100,
     batch_size: Annotated[int, typer.Option(min=8)] = 128,
     release: Annotated[list[str] | None, typer.Option(help="Only these releases.")] = None,
     seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto (a GPU when present), cpu or cuda.")] = "auto",
+    workers: Annotated[int, typer.Option(min=0, help="Processes reading cutouts.")] = 0,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(help="Write OUT and OUT.state this often.")
+    ] = 5.0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT.state.")] = False,
 ) -> None:
-    """Self-supervised SimCLR pretraining on every cutout in the catalog (or --release ones).
+    """Self-supervised pretraining on every cutout in the catalog (or --release ones).
 
-    Writes a checkpoint for `galdb embed --model checkpoint:OUT`.
+    Cutouts are streamed from their files; OUT (usable by `galdb embed --model
+    checkpoint:OUT`) and OUT.state are written every --checkpoint-minutes, and --resume
+    continues an interrupted run where it stopped. A GPU trains in bfloat16 mixed precision.
 
-    Example: galdb lvm pretrain --arch resnet18 --minutes 30 --out ssl-resnet18.pt
+    Example: galdb lvm pretrain --arch resnet18 --method simsiam --minutes 30 --out ssl.pt
+    (interrupted? the same command with --resume)
     """
     from galdb.db.connect import connect
     from galdb.lvm.pretrain import PretrainConfig, pretrain
 
     cfg = PretrainConfig(
         arch=arch,
+        method=method,
         input_size=input_size,
         crop_fraction=crop,
         minutes=minutes,
@@ -42,13 +57,16 @@ def pretrain_command(
         batch_size=batch_size,
         releases=tuple(release or ()),
         seed=seed,
+        device=device,
+        workers=workers,
+        checkpoint_minutes=checkpoint_minutes,
     )
     with connect(ctx.obj) as conn, RichProgress() as progress:
-        s = pretrain(conn, cfg, out, progress)
+        s = pretrain(conn, cfg, out, progress, resume=resume)
+    losses = f"; loss {s.losses[0]:.3f} -> {s.losses[-1]:.3f}" if s.losses else ""
     console.print(
-        f"pretrained {arch} on {s.images:,} cutouts: {s.epochs} epochs, {s.steps} "
-        f"steps in {s.seconds / 60:.1f} min; loss {s.losses[0]:.3f} -> "
-        f"{s.losses[-1]:.3f}; wrote {s.checkpoint}"
+        f"pretrained {arch} ({method}, {s.device}) on {s.images:,} cutouts: {s.epochs} epochs, "
+        f"{s.steps} steps in {s.seconds / 60:.1f} min{losses}; wrote {s.checkpoint}"
     )
 
 

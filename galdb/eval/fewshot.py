@@ -16,6 +16,10 @@ as an astronomer labelling a random sample would), and four learners get the sam
 - ``resnet18_scratch``: the seed paper's baseline, a ResNet18 trained from scratch on the
   images with the same labels, up to all of them.
 
+The test set is a stratified random share of the labelled galaxies, or (``test_release``) every
+labelled galaxy of a designated release, the labels being drawn from the other releases only:
+a test of how a head carries over to a release it never saw.
+
 The score is the AUC on the test set (macro one-vs-rest for more than two classes), or R²
 for a regression task. :mod:`galdb.eval.curves` turns the points into a CSV, a plot and the
 label ratio at which the baseline catches up.
@@ -37,8 +41,9 @@ from galdb.eval.baseline import BaselineConfig
 from galdb.heads.classify import unit_rows
 from galdb.heads.kinds import TaskKind
 from galdb.heads.versions import labelled_vectors
+from galdb.ingest.runs import release_id_of
 from galdb.labels.tasks import Task
-from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
+from galdb.lvm.pixels import pixel_refs, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.registry import ModelRecord
 from galdb.propagate.spreading import knn_adjacency
@@ -61,6 +66,7 @@ class FewshotConfig:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     baseline_max_labels: int | None = None  # cap the (slow) baseline; None: up to all
     seed: int = 0
+    test_release: str | None = None  # test on this release, train on the others
 
 
 @dataclass
@@ -82,6 +88,16 @@ def load_data(
     labels, vectors, _ = labelled_vectors(conn, task, record, ("human", "catalog"))
     if len(labels.targets) < 20:
         raise GaldbError(f"{task.name} has {len(labels.targets)} usable labels; need 20 or more")
+    if config.test_release is not None:
+        test = release_mask(conn, labels.galaxy_ids, config.test_release)
+        others = int((~test).sum())
+        if not test.any() or others < 2:
+            raise GaldbError(
+                f"--test-release {config.test_release}: {int(test.sum())} of the "
+                f"{len(test)} labelled galaxies of {task.name} with embeddings are in it and "
+                f"{others} elsewhere; both sides need some"
+            )
+        return FewshotData(vectors, labels.targets, labels.galaxy_ids, test, task)
     index = np.arange(len(labels.targets))
     stratify = labels.targets if task.kind_spec.discrete else None
     _, test_index = train_test_split(
@@ -92,20 +108,23 @@ def load_data(
     return FewshotData(vectors, labels.targets, labels.galaxy_ids, test, task)
 
 
+def release_mask(conn: psycopg.Connection, galaxy_ids: np.ndarray, release: str) -> np.ndarray:
+    """Which of ``galaxy_ids`` belong to ``release`` (an unknown release is an error)."""
+    rid = release_id_of(conn, release)
+    inside = conn.execute(
+        "SELECT galaxy_id FROM galdb.galaxies WHERE release_id = %s AND galaxy_id = ANY(%s)",
+        (rid, galaxy_ids.tolist()),
+    ).fetchall()
+    return np.isin(galaxy_ids, np.array([r[0] for r in inside], dtype=np.int64))
+
+
 def load_images(
     conn: psycopg.Connection, galaxy_ids: np.ndarray, prep: Preprocessing, progress=None
 ) -> torch.Tensor:
     """The galaxies' cutouts as the LVM sees them (same preprocessing), for the baseline."""
-    rows = conn.execute(
-        f"SELECT galaxy_id, {pixel_columns()} FROM galdb.galaxies "
-        "WHERE galaxy_id = ANY(%s) ORDER BY galaxy_id",
-        (galaxy_ids.tolist(),),
-    ).fetchall()
-    refs = [PixelRef.from_row(r[1:]) for r in rows]
-    if [r[0] for r in rows] != galaxy_ids.tolist() or None in refs:
-        raise GaldbError("the baseline needs the pixels of every labelled galaxy")
+    refs = pixel_refs(conn, galaxy_ids, "the baseline")
     if progress is not None:
-        progress.start(len(rows), "reading cutouts for the baseline")
+        progress.start(len(refs), "reading cutouts")
     tensors = []
     for ref in refs:
         tensors.append(to_tensor(read_pixels(ref), ref.bands, prep))
@@ -213,9 +232,10 @@ def run_fewshot(
     if config.include_all or not counts:
         counts.append(len(pool))
     metric = data.kind.metric
+    held = f"release {config.test_release}" if config.test_release else "held out"
     log(
         f"{task.name}: {len(data.targets)} labelled galaxies with embeddings; "
-        f"{int(data.test.sum())} held out for testing; label counts {counts}"
+        f"{int(data.test.sum())} ({held}) for testing; label counts {counts}"
     )
     images = None
     if "resnet18_scratch" in config.methods:
@@ -246,6 +266,8 @@ def run_fewshot(
             curves.write_csv(points, out_dir / f"fewshot_{task.name}.csv")  # partial results
     model = record.spec.rsplit("/", 1)[-1]  # a checkpoint's file name, not its whole path
     title = f"{task.name}: {len(data.targets)} galaxies, model {record.model_id} ({model})"
+    if config.test_release:
+        title += f", tested on {config.test_release}"
     curves.plot(points, out_dir / f"fewshot_{task.name}.png", title=title)
     (out_dir / f"fewshot_{task.name}.md").write_text(curves.markdown_table(points) + "\n")
     return points

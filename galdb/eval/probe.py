@@ -29,6 +29,7 @@ class LabelledSet:
     labels: np.ndarray
     train: np.ndarray  # boolean mask
     classes: list[str]
+    galaxy_ids: np.ndarray | None = None
 
 
 @dataclass
@@ -52,7 +53,8 @@ def load_labelled(
     """Embeddings and labels of a release's galaxies that have both."""
     register_vector(conn)
     rows = conn.execute(
-        f"SELECT e.embedding, c.props->>%s, c.props->>%s FROM galdb.{record.partition} e "
+        f"SELECT e.embedding, c.props->>%s, c.props->>%s, c.galaxy_id "
+        f"FROM galdb.{record.partition} e "
         "JOIN galdb.catalog c USING (galaxy_id) WHERE c.release = %s AND c.props ? %s "
         "ORDER BY c.galaxy_id",
         (label, split or "", release, label),
@@ -61,18 +63,19 @@ def load_labelled(
         raise GaldbError(f"no embedded galaxies of {release!r} with a {label!r} column")
     vectors = np.stack([r[0].to_numpy() for r in rows]).astype(np.float32)
     labels = np.array([r[1] for r in rows])
+    ids = np.array([r[3] for r in rows], dtype=np.int64)
     if split:
         train = np.array([r[2] == train_value for r in rows])
         if test_value is not None:
             keep = train | np.array([r[2] == test_value for r in rows])
-            vectors, labels, train = vectors[keep], labels[keep], train[keep]
+            vectors, labels, train, ids = vectors[keep], labels[keep], train[keep], ids[keep]
     else:
         idx_train, _ = train_test_split(
             np.arange(len(rows)), test_size=0.2, random_state=seed, stratify=labels
         )
         train = np.zeros(len(rows), bool)
         train[idx_train] = True
-    return LabelledSet(vectors, labels, train, sorted(set(labels)))
+    return LabelledSet(vectors, labels, train, sorted(set(labels)), ids)
 
 
 def knn_accuracy(data: LabelledSet, k: int = 10) -> float:
@@ -85,10 +88,21 @@ def knn_accuracy(data: LabelledSet, k: int = 10) -> float:
     return float(np.mean(predicted == data.labels[~data.train]))
 
 
-def _auc(y_true: np.ndarray, proba: np.ndarray, classes: list) -> float:
+def auc_of(y_true: np.ndarray, proba: np.ndarray, classes: list) -> float:
+    """Test AUC (macro one-vs-rest for more than two classes) of probabilities per class."""
     if len(classes) == 2:
         return float(roc_auc_score(y_true == classes[1], proba[:, 1]))
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes))
+
+
+def draw_labels(y_train: np.ndarray, n_labels: int | None, seed: int) -> np.ndarray:
+    """Indices of ``n_labels`` training rows, stratified (all of them for None or more)."""
+    if n_labels and n_labels < len(y_train):
+        pick, _ = train_test_split(
+            np.arange(len(y_train)), train_size=n_labels, random_state=seed, stratify=y_train
+        )
+        return pick
+    return np.arange(len(y_train))
 
 
 def linear_probe(
@@ -99,15 +113,7 @@ def linear_probe(
     x_test, y_test = data.vectors[~data.train], data.labels[~data.train]
     aucs = []
     for r in range(repeats if n_labels else 1):
-        if n_labels and n_labels < len(y_train):
-            pick, _ = train_test_split(
-                np.arange(len(y_train)),
-                train_size=n_labels,
-                random_state=seed + r,
-                stratify=y_train,
-            )
-        else:
-            pick = np.arange(len(y_train))
+        pick = draw_labels(y_train, n_labels, seed + r)
         if len(set(y_train[pick])) < 2:
             continue
         scaler = StandardScaler().fit(x_train[pick])
@@ -117,5 +123,5 @@ def linear_probe(
         proba[:, [data.classes.index(c) for c in clf.classes_]] = clf.predict_proba(
             scaler.transform(x_test)
         )
-        aucs.append(_auc(y_test, proba, data.classes))
+        aucs.append(auc_of(y_test, proba, data.classes))
     return ProbeRow(n_labels or "all", float(np.mean(aucs)), float(np.std(aucs)), len(aucs))

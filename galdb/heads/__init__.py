@@ -38,5 +38,10 @@ def new_head(task: Task, **hyperparameters):
 
 
 def load_head(task: Task, data: bytes):
-    """A stored head (``head_versions.parameters``) of the task's kind."""
+    """A stored head (``head_versions.parameters``): the task kind's, or a fine-tuned network
+    (:mod:`galdb.heads.finetune`, which predicts from pixels)."""
+    from galdb.heads.finetune import FinetunedHead, is_finetuned
+
+    if is_finetuned(data):
+        return FinetunedHead.from_bytes(data)
     return task.kind_spec.load_head(data)

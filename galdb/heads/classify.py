@@ -121,11 +121,7 @@ class ClassificationHead:
 
     def prediction_columns(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         """The columns of a predictions table for these galaxies (see materialize)."""
-        p = self.predict_proba(vectors)
-        confidence, margin, entropy = margin_and_entropy(p)
-        columns = {"class_index": p.argmax(axis=1).astype(np.int16)}
-        columns |= {f"p{k}": p[:, k].astype(np.float32) for k in range(self.n_classes)}
-        return columns | {"confidence": confidence, "margin": margin, "entropy": entropy}
+        return probability_columns(self.predict_proba(vectors))
 
     def to_bytes(self) -> bytes:
         return to_npz(self)
@@ -133,6 +129,14 @@ class ClassificationHead:
     @classmethod
     def from_bytes(cls, data: bytes) -> ClassificationHead:
         return from_npz(cls, data)
+
+
+def probability_columns(p: np.ndarray) -> dict[str, np.ndarray]:
+    """A classification predictions table's columns from (n, classes) probabilities."""
+    confidence, margin, entropy = margin_and_entropy(p)
+    columns = {"class_index": p.argmax(axis=1).astype(np.int16)}
+    columns |= {f"p{k}": p[:, k].astype(np.float32) for k in range(p.shape[1])}
+    return columns | {"confidence": confidence, "margin": margin, "entropy": entropy}
 
 
 def _calibrate(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:

@@ -24,13 +24,20 @@ Layout invariants:
   error in ``metrics.materialize_error``), or leaves it ``ready`` when it already had a
   table (re-predicting a version that still serves); a killed run leaves only a
   ``_build`` table that the next run replaces.
+- a head that predicts from pixels (a fine-tuned network, ``needs_pixels``) runs a forward
+  pass per galaxy, over the same galaxies (those its model embedded) in pages of
+  :data:`PIXEL_CHUNK_ROWS`; its build is resumable: a failed or killed run keeps its
+  ``_build`` table and the next run continues after its last galaxy (the rows are the
+  version's fixed network applied to each galaxy, so they do not depend on the run).
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import psycopg
+import torch
 from psycopg import sql
 
 from galdb.db.binary_copy import copy_columns
@@ -38,10 +45,13 @@ from galdb.db.citus import distribute_like_galaxies
 from galdb.errors import GaldbError
 from galdb.heads.versions import load_version_head
 from galdb.labels.tasks import MAX_IDENTIFIER_BYTES, VIEW_SCHEMA, Task
-from galdb.lvm.registry import lookup
+from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
+from galdb.lvm.preprocess import to_tensor
+from galdb.lvm.registry import ModelRecord, lookup
 from galdb.lvm.vectors import count_embeddings, iter_embeddings
 
 CHUNK_ROWS = 65536
+PIXEL_CHUNK_ROWS = 256  # galaxies per forward-pass page of a head that reads pixels
 SCHEMA = "galdb_predictions"
 
 
@@ -104,6 +114,57 @@ def queue_index_name(table: str, i: int) -> str:
     return f"{table}_q{i}"
 
 
+def predicted_chunks(
+    conn: psycopg.Connection,
+    record: ModelRecord,
+    head,
+    *,
+    where: str = "",
+    after: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+):
+    """Yield ``(galaxy_ids, prediction columns)`` for the model's embedded galaxies (those
+    after ``after``, meeting ``where`` on ``e``), in galaxy_id order: from their vectors,
+    or, for a head that ``needs_pixels``, from a forward pass over their cutouts."""
+    condition = f"({where})" if where else "true"
+    if after is not None:
+        condition += f" AND e.galaxy_id > {int(after)}"
+    if not getattr(head, "needs_pixels", False):
+        for ids, vectors in iter_embeddings(conn, record, where=condition, chunk_rows=chunk_rows):
+            yield ids, head.prediction_columns(vectors)
+        return
+    query = (
+        f"SELECT e.galaxy_id, {pixel_columns('g')} FROM galdb.{record.partition} e "
+        f"JOIN galdb.galaxies g USING (galaxy_id) WHERE e.galaxy_id > %s AND {condition} "
+        f"ORDER BY e.galaxy_id LIMIT {int(min(chunk_rows, PIXEL_CHUNK_ROWS))}"
+    )
+    last = -(1 << 63)
+    while rows := conn.execute(query, (last,)).fetchall():
+        inputs = []
+        for galaxy_id, *columns in rows:
+            ref = PixelRef.from_row(columns)
+            if ref is None:
+                raise GaldbError(f"galaxy {galaxy_id} has an embedding but no pixels to predict")
+            inputs.append(to_tensor(read_pixels(ref), ref.bands, head.preprocessing))
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        yield ids, head.prediction_columns(torch.stack(inputs))
+        last = int(ids[-1])
+
+
+def _build_rows(conn: psycopg.Connection, names: TableNames) -> tuple[int, int | None] | None:
+    """(rows, last galaxy_id) of a version's leftover ``_build`` table; None without one."""
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.{names.build}",)
+    ).fetchone()[0]
+    if not exists:
+        return None
+    return conn.execute(
+        sql.SQL("SELECT count(*), max(galaxy_id) FROM {}").format(
+            sql.Identifier(SCHEMA, names.build)
+        )
+    ).fetchone()
+
+
 def materialize(
     conn: psycopg.Connection,
     task: Task,
@@ -124,22 +185,29 @@ def materialize(
     record = lookup(conn, str(model_id))
     names = table_names(version_id)
     build = sql.Identifier(SCHEMA, names.build)
+    resumable = getattr(head, "needs_pixels", False)
     try:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(build))
-        conn.execute(create_table_sql(task, names.build))
-        distribute_like_galaxies(conn, f"{SCHEMA}.{names.build}")  # on Citus only
+        done = _build_rows(conn, names) if resumable else None
+        total, after = done if done else (0, None)
+        if done is None:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(build))
+            conn.execute(create_table_sql(task, names.build))
+            distribute_like_galaxies(conn, f"{SCHEMA}.{names.build}")  # on Citus only
         conn.execute(
             "UPDATE galdb.head_versions SET status = 'materializing' WHERE version_id = %s",
             (version_id,),
         )
         conn.commit()
         if progress is not None:
-            progress.start(count_embeddings(conn, record), f"predicting {task.name} v{version_id}")
+            what = f"predicting {task.name} v{version_id}"
+            progress.start(count_embeddings(conn, record), what + (" (resumed)" if total else ""))
+            progress.advance(total)
         columns = [name for name, _ in prediction_columns(task)]
         types = [pgtype for _, pgtype in prediction_columns(task)]
-        total = 0
-        for ids, vectors in iter_embeddings(conn, record, chunk_rows=chunk_rows):
-            values = [ids, *head.prediction_columns(vectors).values()]
+        for ids, predicted in predicted_chunks(
+            conn, record, head, after=after, chunk_rows=chunk_rows
+        ):
+            values = [ids, *predicted.values()]
             copy_columns(
                 conn, f"{SCHEMA}.{names.build}", columns, list(zip(values, types, strict=True))
             )
@@ -162,16 +230,22 @@ def materialize(
         conn.commit()
         switch(conn, task, version_id, total)
     except BaseException as exc:
-        _abandon(conn, version_id, names, exc)
+        _abandon(conn, version_id, names, exc, keep_build=resumable)
         raise
     return total
 
 
-def _abandon(conn: psycopg.Connection, version_id: int, names: TableNames, exc) -> None:
-    """Drop a failed build and record why; never hides the original error."""
+def _abandon(
+    conn: psycopg.Connection, version_id: int, names: TableNames, exc, *, keep_build=False
+) -> None:
+    """Drop a failed build (unless ``keep_build``: a resumable one) and record why; never
+    hides the original error."""
     try:
         conn.rollback()
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(SCHEMA, names.build)))
+        if not keep_build:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(SCHEMA, names.build))
+            )
         conn.execute(
             "UPDATE galdb.head_versions SET status = CASE WHEN predictions_table IS NULL "
             "THEN 'failed' ELSE 'ready' END, metrics = metrics || jsonb_build_object("
@@ -255,15 +329,15 @@ def predict_missing(
     types = [pgtype for _, pgtype in prediction_columns(task)]
     stage = f"{names.final}_missing"
     added = 0
-    for ids, vectors in iter_embeddings(
-        conn, record, where=missing.as_string(conn), chunk_rows=chunk_rows
+    for ids, predicted in predicted_chunks(
+        conn, record, head, where=missing.as_string(conn), chunk_rows=chunk_rows
     ):
         conn.execute(
             sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
                 sql.Identifier(stage), live
             )
         )
-        values = [ids, *head.prediction_columns(vectors).values()]
+        values = [ids, *predicted.values()]
         copy_columns(conn, stage, columns, list(zip(values, types, strict=True)))
         added += conn.execute(
             sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT (galaxy_id) DO NOTHING").format(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+import torch
 from psycopg import sql
 
 from galdb.errors import GaldbError
@@ -82,6 +83,51 @@ def train_head(
     metrics = head.fit(vectors, labels.targets, seed=seed)
     seconds = time.perf_counter() - started
     metrics["labelled_without_embedding"] = without
+    return _record(conn, task, record, head, sources, labels, metrics, seconds, seed)
+
+
+def train_finetuned_head(
+    conn: psycopg.Connection,
+    task: Task,
+    record: ModelRecord,
+    config=None,
+    *,
+    sources: tuple[str, ...] = TRAINING_SOURCES,
+    progress=None,
+) -> HeadVersion:
+    """Fine-tune the model's backbone on the task's labelled cutouts (see
+    :mod:`galdb.heads.finetune`) and store it as a new version (its whole network).
+
+    The labels are those of galaxies embedded by the model, as for a frozen head. Does not
+    commit (as :func:`train_head`).
+    """
+    from galdb.eval.fewshot import load_images
+    from galdb.heads.finetune import FinetuneConfig, fit_finetuned
+    from galdb.lvm.pixels import pixel_refs
+    from galdb.lvm.pretrain import CutoutStream
+    from galdb.lvm.registry import load_registered
+
+    if not task.kind_spec.discrete or task.kind_spec.name != "classification":
+        raise GaldbError(f"--finetune trains classification heads; {task.name} is {task.kind}")
+    config = config or FinetuneConfig()
+    labels, _, without = labelled_vectors(conn, task, record, sources)
+    loaded = load_registered(conn, record)
+    stream = CutoutStream(
+        pixel_refs(conn, labels.galaxy_ids, "a fine-tuned head"), loaded.preprocessing
+    )
+    cutouts = torch.stack([stream[i] for i in range(len(stream))])
+    centred = load_images(conn, labels.galaxy_ids, loaded.preprocessing, progress)
+    started = time.perf_counter()
+    head, metrics = fit_finetuned(
+        loaded, cutouts, centred, labels.targets, len(task.classes), config, progress
+    )
+    seconds = time.perf_counter() - started
+    metrics["labelled_without_embedding"] = without
+    return _record(conn, task, record, head, sources, labels, metrics, seconds, config.seed)
+
+
+def _record(conn, task, record, head, sources, labels, metrics, seconds, seed) -> HeadVersion:
+    """Insert a fitted head as a new version, with the snapshot of its labels."""
     version_id = conn.execute(
         "INSERT INTO galdb.head_versions (task_id, model_id, algorithm, hyperparameters, "
         "label_sources, n_labels, label_counts, metrics, parameters, train_seconds) "

@@ -64,6 +64,20 @@ class PixelRef:
         return None if uri is None else cls(uri, member, index, parse_bands(bands))
 
 
+def pixel_refs(conn, galaxy_ids, what: str = "this") -> list[PixelRef]:
+    """The :class:`PixelRef` of each of ``galaxy_ids`` (sorted ascending), in that order;
+    a galaxy without pixels is an error (``what`` says what needed them)."""
+    rows = conn.execute(
+        f"SELECT galaxy_id, {pixel_columns()} FROM galdb.galaxies "
+        "WHERE galaxy_id = ANY(%s) ORDER BY galaxy_id",
+        (list(map(int, galaxy_ids)),),
+    ).fetchall()
+    refs = [PixelRef.from_row(r[1:]) for r in rows]
+    if [r[0] for r in rows] != list(map(int, galaxy_ids)) or None in refs:
+        raise GaldbError(f"{what} needs the pixels of every labelled galaxy")
+    return refs
+
+
 @lru_cache(maxsize=8)
 def _h5(uri: str) -> h5py.File:
     return h5py.File(uri, "r")

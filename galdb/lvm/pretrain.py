@@ -1,11 +1,20 @@
-"""Self-supervised pretraining (SimCLR) of a timm backbone on the catalog's own cutouts.
+"""Self-supervised pretraining of a timm backbone on the catalog's own cutouts.
 
-Two augmented views of each cutout (see :mod:`galdb.lvm.augment`) are pulled together and
-pushed from the other cutouts of the batch (NT-Xent loss, Chen et al. 2020). The result is a
-``checkpoint:`` file that ``galdb embed`` uses, with the preprocessing it was trained with.
+Two augmented views of each cutout (see :mod:`galdb.lvm.augment`) are made to agree. Two
+methods (``PretrainConfig.method``):
 
-Cutouts are preprocessed once into an in-memory uint8 cache (about ``3 * side**2`` bytes
-each, e.g. 19 kB at 80 px), capped by ``max_images`` (a random sample beyond it).
+* ``simclr`` — the views of one cutout are pulled together and pushed from the other cutouts
+  of the batch (NT-Xent loss, Chen et al. 2020); wants large batches.
+* ``simsiam`` — no negatives: a predictor on one view regresses the stop-gradient projection
+  of the other (Chen & He 2021); works with small batches.
+
+Cutouts are streamed from their files (:class:`CutoutStream`, read and preprocessed per
+batch, optionally in DataLoader workers): only the references are held. A run checkpoints
+every ``checkpoint_minutes`` (the embed-ready ``out`` and, beside it, ``out.state`` with the
+optimizer, the random state and the position in the epoch) and resumes from ``out.state``
+(``resume=True``) at the step it reached, so an interrupted run ends where an uninterrupted
+one would. On a GPU it trains in bfloat16 autocast. Loss, seconds and images per second of
+each epoch go into the checkpoint's metadata (``epoch_log``).
 """
 
 from __future__ import annotations
@@ -25,8 +34,12 @@ from galdb.errors import GaldbError
 from galdb.lvm.augment import Augment
 from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, crop_resize, normalise, to_unit
-from galdb.lvm.specs import save_checkpoint
+from galdb.lvm.specs import atomic_save, save_checkpoint
 from galdb.progress import NoProgress, Progress
+
+METHODS = ("simclr", "simsiam")
+# Fields that may differ when a run resumes: budgets and where it runs, not what it learns.
+RESUMABLE_CHANGES = {"epochs", "minutes", "threads", "device", "workers", "checkpoint_minutes"}
 
 
 @dataclass(frozen=True)
@@ -34,11 +47,12 @@ class PretrainConfig:
     """Hyperparameters; all recorded in the checkpoint's metadata."""
 
     arch: str = "resnet18"
+    method: str = "simclr"
     input_size: int = 64
     crop_fraction: float = 0.6
     batch_size: int = 128
     epochs: int = 100
-    minutes: float = 30.0
+    minutes: float = 30.0  # training time over all resumed sessions together
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.2
@@ -48,6 +62,18 @@ class PretrainConfig:
     threads: int | None = None
     releases: tuple[str, ...] = ()
     augment: Augment = field(default_factory=Augment)
+    device: str = "auto"  # auto (cuda when present), cpu or cuda
+    workers: int = 0  # DataLoader processes reading cutouts
+    checkpoint_minutes: float = 5.0
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise GaldbError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise GaldbError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "augment": asdict(self.augment), "releases": list(self.releases)}
 
 
 @dataclass
@@ -58,12 +84,18 @@ class PretrainSummary:
     steps: int
     seconds: float
     losses: list[float]
+    device: str = "cpu"
+    resumed_at_step: int = 0
+    complete: bool = True
 
 
-def cache_images(
-    conn: psycopg.Connection, cfg: PretrainConfig, prep: Preprocessing, progress: Progress
-) -> torch.Tensor:
-    """Every cutout with pixels (of ``cfg.releases``), preprocessed to uint8 at the cache size."""
+def state_path(out: Path) -> Path:
+    """The resume state written beside a pretraining checkpoint."""
+    return out.with_suffix(out.suffix + ".state")
+
+
+def cutout_refs(conn: psycopg.Connection, cfg: PretrainConfig) -> list[PixelRef]:
+    """References (not pixels) of every cutout of ``cfg.releases``, at most ``max_images``."""
     where = "pixel_uri IS NOT NULL" + (" AND release = ANY(%s)" if cfg.releases else "")
     rows = conn.execute(
         f"SELECT {pixel_columns()} FROM galdb.catalog WHERE {where} ORDER BY galaxy_id",
@@ -71,34 +103,88 @@ def cache_images(
     ).fetchall()
     if not rows:
         raise GaldbError("no cutouts to pretrain on: ingest a release with pixels first")
-    rng = np.random.default_rng(cfg.seed)
     if len(rows) > cfg.max_images:
+        rng = np.random.default_rng(cfg.seed)
         rows = [rows[i] for i in sorted(rng.choice(len(rows), cfg.max_images, replace=False))]
-    side = int(round(cfg.input_size * 1.25))  # headroom for zoom and shifts
-    cache_prep = replace(prep, input_size=side)
-    cache = torch.empty((len(rows), len(prep.channels), side, side), dtype=torch.uint8)
-    progress.start(len(rows), "preprocess")
-    for i, row in enumerate(rows):
-        ref = PixelRef.from_row(row)
-        unit = torch.from_numpy(to_unit(read_pixels(ref), ref.bands, cache_prep))
-        cache[i] = (crop_resize(unit, cache_prep) * 255).round().to(torch.uint8)
-        progress.advance(1)
-    return cache
+    return [PixelRef.from_row(row) for row in rows]
+
+
+class CutoutStream(torch.utils.data.Dataset):
+    """Cutouts read from their files on demand, as uint8 (C, S, S) with headroom for the
+    augmentations' zoom and shifts (``S = 1.25 * input_size``)."""
+
+    def __init__(self, refs: list[PixelRef], prep: Preprocessing):
+        self.refs = refs
+        self.prep = replace(prep, input_size=int(round(prep.input_size * 1.25)))
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        ref = self.refs[i]
+        unit = torch.from_numpy(to_unit(read_pixels(ref), ref.bands, self.prep))
+        return (crop_resize(unit, self.prep) * 255).round().to(torch.uint8)
+
+
+class _Batches(torch.utils.data.Sampler):
+    """Index batches of one epoch's permutation, from a given batch on (resume mid-epoch)."""
+
+    def __init__(self, order: torch.Tensor, batch: int, first: int):
+        self.order, self.batch, self.first = order, batch, first
+
+    def __len__(self) -> int:
+        return len(self.order) // self.batch - self.first
+
+    def __iter__(self):
+        for s in range(self.first, len(self.order) // self.batch):
+            yield self.order[s * self.batch : (s + 1) * self.batch].tolist()
+
+
+def _mlp(width: int, hidden: int, out: int, *, bn_last: bool) -> torch.nn.Sequential:
+    layers = [
+        torch.nn.Linear(width, hidden),
+        torch.nn.BatchNorm1d(hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, out),
+    ]
+    return torch.nn.Sequential(*layers, *([torch.nn.BatchNorm1d(out)] if bn_last else []))
 
 
 class SimCLR(torch.nn.Module):
     """Backbone plus the projection head used only during pretraining."""
 
-    def __init__(self, arch: str, projection_dim: int):
+    def __init__(self, arch: str, projection_dim: int, temperature: float = 0.2):
         super().__init__()
         self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
         width = self.backbone.num_features
         self.head = torch.nn.Sequential(
             torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, projection_dim)
         )
+        self.temperature = temperature
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.backbone(x)), dim=1)
+
+    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+        return nt_xent(self(v1).float(), self(v2).float(), self.temperature)
+
+
+class SimSiam(torch.nn.Module):
+    """Backbone, projector and predictor; the loss needs no negatives (small batches)."""
+
+    def __init__(self, arch: str, projection_dim: int):
+        super().__init__()
+        self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
+        width = self.backbone.num_features
+        self.head = _mlp(width, width, projection_dim, bn_last=True)
+        self.predictor = _mlp(
+            projection_dim, max(projection_dim // 2, 16), projection_dim, bn_last=False
+        )
+
+    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+        z1, z2 = self.head(self.backbone(v1)), self.head(self.backbone(v2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return simsiam_loss(p1.float(), z2.float(), p2.float(), z1.float())
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -107,48 +193,49 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))
     n = z1.shape[0]
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, targets)
 
 
-def _views(batch_u8: torch.Tensor, cfg: PretrainConfig, prep: Preprocessing, gen):
-    x = batch_u8.float() / 255
-    views = []
-    for _ in range(2):
-        v = cfg.augment(x, gen)
-        v = F.interpolate(
-            v, size=(cfg.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+def simsiam_loss(p1, z2, p2, z1) -> torch.Tensor:
+    """Symmetrised negative cosine of predictions against stop-gradient projections (-1 best)."""
+    return (
+        -(
+            F.cosine_similarity(p1, z2.detach(), dim=1).mean()
+            + F.cosine_similarity(p2, z1.detach(), dim=1).mean()
         )
-        views.append(normalise(v, prep))
-    return views
+        / 2
+    )
 
 
-def pretrain(
-    conn: psycopg.Connection, cfg: PretrainConfig, out: Path, progress: Progress | None = None
-) -> PretrainSummary:
-    """Pretrain ``cfg.arch`` on the catalog's cutouts for ``cfg.minutes``; write ``out``."""
-    progress = progress or NoProgress()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    prep = Preprocessing(input_size=cfg.input_size, crop_fraction=cfg.crop_fraction)
-    cache = cache_images(conn, cfg, prep, progress)
-    if len(cache) < 16:
-        raise GaldbError(f"only {len(cache)} cutouts: SimCLR needs at least 16")
-    model = SimCLR(cfg.arch, cfg.projection_dim)
-    started = time.perf_counter()
-    steps, losses = _train(model, cache, cfg, prep, progress)
-    seconds = time.perf_counter() - started
-    meta = {
-        "config": {**asdict(cfg), "augment": asdict(cfg.augment)},
-        "images": len(cache),
-        "epochs": len(losses),
-        "steps": steps,
-        "seconds": seconds,
-        "loss_per_epoch": losses,
-    }
-    save_checkpoint(out, cfg.arch, model.backbone, prep, meta)
-    return PretrainSummary(out, len(cache), len(losses), steps, seconds, losses)
+def build(cfg: PretrainConfig) -> torch.nn.Module:
+    if cfg.method == "simsiam":
+        return SimSiam(cfg.arch, cfg.projection_dim)
+    return SimCLR(cfg.arch, cfg.projection_dim, cfg.temperature)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is cuda when torch sees a GPU, else cpu; ``cuda`` without one is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GaldbError("--device cuda, but torch sees no GPU: use --device auto or cpu")
+    return torch.device(name)
+
+
+def augmented_view(
+    batch_u8: torch.Tensor, augment: Augment, prep: Preprocessing, gen
+) -> torch.Tensor:
+    """One augmented, normalised view at ``prep.input_size`` of :class:`CutoutStream` items."""
+    v = augment(batch_u8.float() / 255, gen)
+    v = F.interpolate(
+        v, size=(prep.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+    )
+    return normalise(v, prep)
+
+
+def _views(batch_u8: torch.Tensor, cfg: PretrainConfig, prep: Preprocessing, gen):
+    return [augmented_view(batch_u8, cfg.augment, prep, gen) for _ in range(2)]
 
 
 def learning_rate(peak: float, done: float, warmup: float = 0.05) -> float:
@@ -159,37 +246,188 @@ def learning_rate(peak: float, done: float, warmup: float = 0.05) -> float:
     )
 
 
-def _train(
-    model: SimCLR, cache: torch.Tensor, cfg: PretrainConfig, prep: Preprocessing, progress: Progress
-) -> tuple[int, list[float]]:
-    """Epochs of SimCLR until ``cfg.epochs`` or the time budget; (steps, loss per epoch)."""
+@dataclass
+class _State:
+    """Where a run is: what ``out.state`` stores besides the weights and the optimizer."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    epoch_losses: list[float] = field(default_factory=list)  # the current epoch's so far
+    epoch_seconds: float = 0.0
+    epoch_log: list[dict] = field(default_factory=list)
+
+
+def _load_state(path: Path, cfg: PretrainConfig, model, opt, gen) -> _State:
+    if not path.exists():
+        raise GaldbError(f"--resume: no resume state {path} (the run never checkpointed)")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise GaldbError(f"--resume: {path} is not readable ({exc})") from exc
+    old, new = saved["config"], cfg.to_dict()
+    changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+    if changed:
+        diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)
+        raise GaldbError(f"--resume: {path} was written with other settings ({diffs})")
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    gen.set_state(saved["generator"])
+    return _State(**saved["state"])
+
+
+def _meta(cfg: PretrainConfig, images: int, state: _State, device, complete: bool) -> dict:
+    return {
+        "config": cfg.to_dict(),
+        "images": images,
+        "epochs": len(state.epoch_log),
+        "steps": state.steps,
+        "seconds": state.seconds,
+        "device": str(device),
+        "complete": complete,
+        "loss_per_epoch": [e["loss"] for e in state.epoch_log],
+        "epoch_log": state.epoch_log,
+    }
+
+
+def _save(out: Path, cfg, prep, model, opt, gen, state: _State, images, device, complete):
+    """The embed-ready checkpoint, then the resume state (each written atomically)."""
+    save_checkpoint(
+        out, cfg.arch, model.backbone, prep, _meta(cfg, images, state, device, complete)
+    )
+    payload = {
+        "config": cfg.to_dict(),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "state": asdict(state),
+    }
+    atomic_save(payload, state_path(out))
+
+
+def pretrain(
+    conn: psycopg.Connection,
+    cfg: PretrainConfig,
+    out: Path,
+    progress: Progress | None = None,
+    *,
+    resume: bool = False,
+    stop_after_steps: int | None = None,
+) -> PretrainSummary:
+    """Pretrain ``cfg.arch`` on the catalog's cutouts until ``cfg.epochs`` or ``cfg.minutes``.
+
+    Writes ``out`` (for ``galdb embed --model checkpoint:OUT``) and ``out.state`` every
+    ``cfg.checkpoint_minutes`` and at the end. ``resume`` continues from ``out.state``;
+    ``stop_after_steps`` ends this session after that many steps (checkpointed, incomplete),
+    as an interruption would.
+    """
+    progress = progress or NoProgress()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    prep = Preprocessing(input_size=cfg.input_size, crop_fraction=cfg.crop_fraction)
+    stream = CutoutStream(cutout_refs(conn, cfg), prep)
+    if len(stream) < 16:
+        raise GaldbError(f"only {len(stream)} cutouts: pretraining needs at least 16")
+    model = build(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    batch = min(cfg.batch_size, len(cache))
-    steps_per_epoch = len(cache) // batch
+    state = _load_state(state_path(out), cfg, model, opt, gen) if resume else _State()
+    model.to(device)
+    # the optimizer's moments follow the parameters to the device
+    opt.load_state_dict(opt.state_dict())
+    resumed_at = state.steps
+    _train(model, opt, gen, stream, cfg, prep, state, device, progress, out, stop_after_steps)
+    complete = len(state.epoch_log) >= cfg.epochs or state.seconds >= 60 * cfg.minutes
+    model.cpu()
+    _save(out, cfg, prep, model, opt, gen, state, len(stream), device, complete)
+    losses = [e["loss"] for e in state.epoch_log]
+    return PretrainSummary(
+        out,
+        len(stream),
+        len(losses),
+        state.steps,
+        state.seconds,
+        losses,
+        str(device),
+        resumed_at,
+        complete,
+    )
+
+
+def _train(model, opt, gen, stream, cfg, prep, state: _State, device, progress, out, stop_after):
+    """Epochs until ``cfg.epochs`` or the time budget, checkpointing as it goes."""
+    batch = min(cfg.batch_size, len(stream))
+    steps_per_epoch = len(stream) // batch
     total_steps = steps_per_epoch * cfg.epochs
-    started = time.perf_counter()
-    deadline = started + 60 * cfg.minutes
-    progress.start(steps_per_epoch * cfg.epochs, f"pretrain {cfg.arch}")
+    budget = 60 * cfg.minutes
+    amp = device.type == "cuda"
+    progress.start(total_steps, f"pretrain {cfg.arch} ({cfg.method}, {device.type})")
+    progress.advance(state.steps)
     model.train()
-    steps, losses = 0, []
-    while len(losses) < cfg.epochs and time.perf_counter() < deadline:
-        order = torch.randperm(len(cache), generator=gen)
-        epoch_loss = []
-        for s in range(steps_per_epoch):
-            v1, v2 = _views(cache[order[s * batch : (s + 1) * batch]], cfg, prep, gen)
-            loss = nt_xent(model(v1), model(v2), cfg.temperature)
-            # Whichever ends first, epochs or minutes, sets how far along the schedule we are.
-            done = max(steps / total_steps, (time.perf_counter() - started) / (deadline - started))
+    session_steps = 0
+    last_save = time.perf_counter()
+    while state.epoch < cfg.epochs and state.seconds < budget:
+        # the permutation depends on the epoch only, so a resumed epoch continues the same one
+        order = torch.randperm(
+            len(stream), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
+        )
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_sampler=_Batches(order, batch, state.step_in_epoch),
+            num_workers=cfg.workers,
+            pin_memory=amp,
+        )
+        tick = time.perf_counter()
+        for cutouts in loader:
+            v1, v2 = (v.to(device, non_blocking=True) for v in _views(cutouts, cfg, prep, gen))
+            done = max(state.steps / total_steps, state.seconds / budget)
             for group in opt.param_groups:
                 group["lr"] = learning_rate(cfg.lr, done)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = model.loss(v1, v2)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            steps += 1
-            epoch_loss.append(loss.item())
+            now = time.perf_counter()
+            state.seconds += now - tick
+            state.epoch_seconds += now - tick
+            tick = now
+            state.steps += 1
+            state.step_in_epoch += 1
+            session_steps += 1
+            state.epoch_losses.append(loss.item())
             progress.advance(1)
-            if time.perf_counter() > deadline:
+            stopping = state.seconds >= budget or (stop_after and session_steps >= stop_after)
+            if stopping:
                 break
-        losses.append(float(np.mean(epoch_loss)))
-    return steps, losses
+            if now - last_save > 60 * cfg.checkpoint_minutes:
+                model.cpu()
+                _save(out, cfg, prep, model, opt, gen, state, len(stream), device, False)
+                model.to(device)
+                opt.load_state_dict(opt.state_dict())
+                last_save = tick = time.perf_counter()
+        if state.step_in_epoch >= steps_per_epoch or state.seconds >= budget:
+            _end_epoch(state, batch)
+        if stop_after and session_steps >= stop_after:
+            return
+
+
+def _end_epoch(state: _State, batch: int) -> None:
+    if state.epoch_losses:
+        n = len(state.epoch_losses)
+        state.epoch_log.append(
+            {
+                "epoch": state.epoch + 1,
+                "loss": float(np.mean(state.epoch_losses)),
+                "steps": n,
+                "seconds": round(state.epoch_seconds, 3),
+                "images_per_second": round(n * batch / max(state.epoch_seconds, 1e-9), 2),
+            }
+        )
+    state.epoch += 1
+    state.step_in_epoch = 0
+    state.epoch_losses = []
+    state.epoch_seconds = 0.0

@@ -135,9 +135,15 @@ def save_checkpoint(
         "state_dict": model.state_dict(),
         "meta": meta or {},
     }
+    return atomic_save(payload, path)
+
+
+def atomic_save(payload, path: Path) -> Path:
+    """``torch.save`` to a side file renamed over ``path``: a reader (or a run killed while
+    writing) never sees a half-written file."""
     tmp = path.with_suffix(path.suffix + ".partial")
     torch.save(payload, tmp)
-    os.replace(tmp, path)  # a reader never sees a half-written checkpoint
+    os.replace(tmp, path)
     return path
 
 
