@@ -1,6 +1,6 @@
 """Detector versions and versioned detection tables in PostgreSQL.
 
-Layout invariants (migration 0011):
+Layout invariants (migration 0013):
 
 - ``galdb.detector_versions``: one row per trained detector (LVM model, hyperparameters,
   training fields, threshold, metrics, the whole network as bytes);

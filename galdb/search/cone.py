@@ -1,7 +1,7 @@
 """Cone search: galaxies within a radius of a sky position, nearest first.
 
 The work is done by the SQL function ``galdb.cone_search(ra, dec, radius_deg)`` (made by
-migration 0001, ``galdb/migrations/versions/0001_foundation.py``), so the CLI, the library
+migration 0001, ``migrations/versions/0001_foundation.py``), so the CLI, the library
 and psql users share one implementation.
 
 >>> cone_search_sql()                                          # doctest: +NORMALIZE_WHITESPACE
