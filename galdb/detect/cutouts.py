@@ -24,13 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from astropy.io import fits
 from psycopg import sql
 
 from galdb.detect.fields import FieldImage, field_paths, read_field
 from galdb.detect.store import VIEWS
 from galdb.errors import GaldbError
-from galdb.sim.simulate import streamed_csv
+from galdb.files import streamed_csv, write_fits
 
 CATALOG_COLUMNS = (
     "source_id", "ra", "dec", "file", "field", "detection_id", "x", "y", "score", "kind",
@@ -120,6 +119,4 @@ def _write(path: pathlib.Path, field: FieldImage, box: tuple[int, int], size: in
     header = field.wcs[y0 : y0 + size, x0 : x0 + size].to_header()
     header["BANDS"] = "".join(field.bands)
     header["OBJECT"] = source
-    partial = path.with_name(path.name + ".partial")
-    fits.PrimaryHDU(data=np.ascontiguousarray(cube), header=header).writeto(partial, overwrite=True)
-    partial.replace(path)
+    write_fits(path, np.ascontiguousarray(cube), header)

@@ -11,7 +11,6 @@ current one unless told otherwise.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
 from galdb.errors import GaldbError
+from galdb.files import write_fits
 from galdb.ingest.cutouts import is_fits
 from galdb.ingest.runs import release_id_of
 from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
@@ -163,8 +163,6 @@ def _header(ref: PixelRef) -> fits.Header:
 def _write(path: Path, image: np.ndarray, header: fits.Header, galaxy_id: int, version: int):
     header["GALAXYID"] = (galaxy_id, "galdb galaxy_id")
     header["RESTVER"] = (version, "galdb restoration version")
-    tmp = path.with_name(path.name + ".partial")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
-        fits.PrimaryHDU(data=image.astype(np.float32), header=header).writeto(tmp, overwrite=True)
-    os.replace(tmp, path)
+        write_fits(path, image.astype(np.float32), header)

@@ -24,16 +24,15 @@ Conventions:
 from __future__ import annotations
 
 import math
-import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import galsim
 import numpy as np
-from astropy.io import fits
 from astropy.wcs import WCS
 
+from galdb.files import streamed_csv, write_fits
 from galdb.sim.morphology import CLASSES, mag_to_nanomaggies, make_galaxy
 from galdb.sim.simulate import (
     DEPTH_5SIGMA,
@@ -48,7 +47,6 @@ from galdb.sim.simulate import (
     _validate,
     cutout_header,
     pixel_noise_sigma,
-    streamed_csv,
 )
 
 __all__ = [
@@ -255,9 +253,7 @@ def simulate_fields(
             header["OBJECT"] = field.name
             if not (resume and path.exists()):
                 pixels = simulate_field(field, seed, index, size=size)
-                tmp = path.with_suffix(".fits.partial")
-                fits.PrimaryHDU(data=pixels, header=header).writeto(tmp, overwrite=True)
-                os.replace(tmp, path)
+                write_fits(path, pixels, header)
             celestial = WCS(header).celestial
             for obj in field.objects:
                 ra, dec = celestial.wcs_pix2world([[obj.x, obj.y]], 0)[0]

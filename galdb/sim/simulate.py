@@ -10,11 +10,9 @@ DR9-like 5-sigma point-source depths.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import math
 import operator
-import os
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,6 +22,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from galdb.files import streamed_csv
 from galdb.sim.morphology import BANDS, CLASSES, ZERO_POINT, GalaxyModel, make_galaxy
 from galdb.sim.morphology import mag_to_nanomaggies as _nmgy
 
@@ -164,19 +163,6 @@ def write_indexed(
             if progress is not None:
                 progress(1)
     return index
-
-
-@contextlib.contextmanager
-def streamed_csv(path: pathlib.Path, columns):
-    """A csv writer, header written, whose rows stream into ``<path>.partial``; the file is
-    renamed to ``path`` when the block ends without error, so an interrupted run leaves no
-    catalog that looks complete."""
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        yield writer
-    os.replace(partial, path)
 
 
 def simulate_galaxy(
