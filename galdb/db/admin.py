@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import psycopg
+import sqlalchemy.exc
 from psycopg import sql
 
 from galdb.db import citus, migrate, server
@@ -47,8 +48,12 @@ def init(settings: Settings, *, citus: bool = False, shards: int | None = None) 
         revision = migrate.upgrade(settings)
         _set_reader_password(settings)
         _distribute(settings, asked=citus, shards=shards)
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise GaldbError(_missing_right(settings, exc)) from exc
+    except (psycopg.errors.InsufficientPrivilege, sqlalchemy.exc.DBAPIError) as exc:
+        # alembic's own statements come wrapped by SQLAlchemy, the revisions' SQL does not
+        cause = getattr(exc, "orig", exc)
+        if not isinstance(cause, psycopg.errors.InsufficientPrivilege):
+            raise
+        raise GaldbError(_missing_right(settings, cause)) from exc
     return revision
 
 

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from galdb.datasets.vectors import store_vectors
-from galdb.db.connect import connect, database_url
+from galdb.db import admin, migrate
+from galdb.db.connect import connect, database_url, with_database
 from galdb.db.settings import OWNER_ROLE, Settings
 from galdb.errors import GaldbError
 
@@ -94,3 +95,28 @@ def test_a_role_outside_the_owner_group_gets_a_clear_error(login_roles) -> None:
     stranger = login_roles(member=False)
     with pytest.raises(GaldbError, match=f"may not act as '{OWNER_ROLE}'.*GRANT {OWNER_ROLE}"):
         connect(stranger)
+
+
+def test_db_init_without_the_rights_it_needs_says_which(settings, login_roles) -> None:
+    """A login that owns its database but is no superuser and lacks CREATEROLE: first the
+    missing pgvector, then the owner group it may not join, each named with what to run;
+    nothing is left half-done."""
+    plain = login_roles(member=False)
+    user = urlsplit(plain.database_url).username
+    name = f"galdb_rights_{uuid.uuid4().hex[:8]}"
+    admin_url = database_url(settings)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER "{user}"')
+    mine = Settings(home=settings.home, database_url=with_database(plain.database_url, name))
+    try:
+        with pytest.raises(GaldbError, match="CREATE EXTENSION vector"):
+            admin.init(mine)
+        assert migrate.current_revision(mine) is None
+        with psycopg.connect(with_database(admin_url, name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+        with pytest.raises(GaldbError, match=f"lacks .*CREATEROLE.*GRANT galdb_owner TO {user}"):
+            admin.init(mine)
+        assert migrate.current_revision(mine) is None
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
