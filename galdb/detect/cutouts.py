@@ -12,8 +12,9 @@ The source id ``<field>:<detection_id>`` ties each galaxy back to its detection 
 
 Detections are read in field order from a server-side cursor, one field file open at a
 time; a detection whose square does not lie wholly inside its field is skipped and
-counted. Files already written are kept (a rerun resumes); the catalog is written to a side
-file and renamed at the end.
+counted. Files already written are kept, so a rerun resumes; they live under
+``cutouts/r<run>-<size>px``, so another run or size never reuses them. The catalog is
+written to a side file and renamed at the end.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def write_cutouts(
         raise GaldbError(f"no detection release {release!r} with a current run (galdb detect list)")
     run_id, fields_dir = run
     paths = {p.stem: p for p in field_paths(fields_dir)}
-    (out / "cutouts").mkdir(parents=True, exist_ok=True)
+    # detection ids are per run, and a rerun may ask another size: both name the folder, so
+    # a file kept from an earlier call is always the same square
+    folder = f"cutouts/r{run_id}-{size}px"
+    (out / folder).mkdir(parents=True, exist_ok=True)
     query = sql.SQL(
         "SELECT field, detection_id, x, y, ra, dec, score, kind, radius_px FROM {} "
         "WHERE kind = ANY(%s) AND score >= %s ORDER BY field, detection_id"
@@ -93,7 +97,7 @@ def write_cutouts(
             if box is None:
                 at_edge += 1
                 continue
-            rel = f"cutouts/{name}_{detection_id}.fits"
+            rel = f"{folder}/{name}_{detection_id}.fits"
             if not (out / rel).exists():
                 _write(out / rel, field, box, size, f"{name}:{detection_id}")
             writer.writerow(

@@ -69,7 +69,7 @@ def test_a_rerun_keeps_the_files_and_the_cli_says_what_it_wrote(
     out = tmp_path / "cli"
     assert main(["detect", "cutouts", str(out), "--release", release, "--size", "24"]) == 0
     said = capsys.readouterr().out
-    files = sorted((out / "cutouts").iterdir())
+    files = sorted((out / "cutouts").glob("r*-24px/*.fits"))
     assert files and "galdb ingest" in said
     stamps = [f.stat().st_mtime_ns for f in files]
     assert main(["detect", "cutouts", str(out), "--release", release, "--size", "24"]) == 0
