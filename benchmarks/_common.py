@@ -8,6 +8,7 @@ with a small table of figures and ratios measured in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shlex
@@ -37,6 +38,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--home", type=Path, help="galdb home for the server (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the home directory at the end")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalog")
+    p.add_argument(
+        "--json", type=Path, help="also write the headline figures here (read by run_all.py)"
+    )
     return p
 
 
@@ -132,6 +136,63 @@ def _fmt(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+class Figures:
+    """The headline figures of one run, for ``run_all.py`` (written as JSON with ``--json``).
+
+    Each figure has a value and unit, optionally a target (met or not, by ``better``) and a
+    reference: the like-for-like value measured in the same run (FAISS, the bare forward pass,
+    the ORM baseline ...), so the ratio is what to read on a noisy machine.
+    """
+
+    def __init__(self, script: str):
+        self.script, self.rows = script, []
+
+    def add(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        *,
+        target: float | None = None,
+        better: str = "higher",
+        reference: float | None = None,
+        reference_name: str = "",
+        note: str = "",
+    ) -> None:
+        """Record one figure; ``better`` is "higher" or "lower" (for the target check)."""
+        if better not in ("higher", "lower"):
+            raise ValueError(f"better must be 'higher' or 'lower', not {better!r}")
+        met = None
+        if target is not None:
+            met = value >= target if better == "higher" else value <= target
+        ratio = value / reference if reference else None
+        self.rows.append(
+            dict(
+                name=name,
+                value=float(value),
+                unit=unit,
+                target=target,
+                better=better,
+                met=met,
+                reference=reference,
+                reference_name=reference_name,
+                ratio=ratio,
+                note=note,
+            )
+        )
+
+    def write(self, path: Path | None) -> None:
+        """Write the figures (with the command line and the machine) to ``path`` if given."""
+        if path is None:
+            return
+        payload = dict(
+            script=self.script, command=command_line(), machine=machine(), figures=self.rows
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2))
+        log(f"figures written to {path}")
 
 
 def verdict(met: bool) -> str:
