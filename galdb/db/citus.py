@@ -72,10 +72,12 @@ galdb_owner`` on Citus: Citus connects to the workers as the current role, and t
 role may not log in (:func:`galdb.db.connect.connect`).
 
 The kNN graph is built on Citus through ``nearest_vectors`` (:mod:`galdb.propagate.graph`),
-and rebuilt rather than extended when embeddings were added. Not yet on Citus: the
-interactive review queue (``lease_review_items`` locks rows across shards with ``SKIP
-LOCKED`` and calls ``clock_timestamp()`` in an upsert; a session reads the
-``effective_labels`` view, an SQL function over a distributed table).
+and rebuilt rather than extended when embeddings were added. The review queue's
+``lease_review_items`` locks and leases one galaxy per statement (migration 0014), which
+Citus routes to its shard; being ``SECURITY DEFINER`` (reviewers lease through it without
+rights on the galaxies) it runs as its owner, and Citus connects to the workers as that role,
+so on Citus its owner is the login role that ran ``db init --citus`` rather than the
+``galdb_owner`` group, which may not log in.
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ def _distribute(conn: psycopg.Connection, shards: int | None) -> list[str]:
         )
     )
     conn.execute("SET citus.propagate_set_commands = 'local'")
+    done += _definers_that_log_in(conn)  # first: Citus refuses it after parallel work
     for table, constraint, replacement in REFUSED:
         if _convertible(conn, f"galdb.{table}") and _has_constraint(conn, table, constraint):
             _drop(conn, table, constraint)
@@ -225,6 +228,23 @@ def _distribute(conn: psycopg.Connection, shards: int | None) -> list[str]:
         if distribute_like_galaxies(conn, f"{PREDICTIONS_SCHEMA}.{name}"):
             done.append(f"{PREDICTIONS_SCHEMA}.{name}: distributed on galaxy_id")
     return done
+
+
+def _definers_that_log_in(conn: psycopg.Connection) -> list[str]:
+    """Give galdb's SECURITY DEFINER functions to the role running this (one that logs in).
+
+    Such a function runs as its owner, and Citus opens its connections to the workers as
+    that role; the owner group ``galdb_owner`` may not log in. Run again after every
+    ``db migrate`` (``db init --citus`` is), since a revision gives its objects to the group.
+    """
+    rows = conn.execute(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles r ON r.oid = p.proowner "
+        "WHERE n.nspname = 'galdb' AND p.prosecdef AND NOT r.rolcanlogin ORDER BY 1"
+    ).fetchall()
+    for (function,) in rows:
+        conn.execute(sql.SQL("ALTER FUNCTION {} OWNER TO SESSION_USER").format(sql.SQL(function)))
+    return [f"{function}: owned by the login role (SECURITY DEFINER)" for (function,) in rows]
 
 
 def _foreign_keys(conn: psycopg.Connection) -> list[tuple[str, str, str, str]]:

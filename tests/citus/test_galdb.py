@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import psycopg
@@ -25,11 +26,12 @@ from galdb.heads.versions import train_head
 from galdb.ingest import ingest
 from galdb.ingest.runs import release_id_of
 from galdb.labels.store import import_labels
-from galdb.labels.tasks import create_task
+from galdb.labels.tasks import create_task, get_task
 from galdb.lvm import registry
 from galdb.lvm.embed import embed
 from galdb.lvm.specs import load_model
 from galdb.propagate.run import propagate
+from galdb.review.session import ReviewSession
 from galdb.search.cone import cone_search
 from galdb.search.similar import search, stored_vector
 from galdb.sim import simulate_release
@@ -250,3 +252,57 @@ def test_init_citus_without_the_extension_says_what_to_do(cluster_url, cluster):
             citus.distribute(conn)
         assert citus.distribute_like_galaxies(conn, "pg_catalog.pg_class") is False
     cluster.execute("DROP DATABASE plain")
+
+
+def _review_round(settings, task_name: str, reviewer: str) -> list[int]:
+    """One reviewer works through the whole queue as `galdb review` does; returns the galaxies."""
+    with connect(settings) as conn:
+        session = ReviewSession(conn, get_task(conn, task_name), reviewer)
+        seen = []
+        while (item := session.next_item()) is not None:
+            seen.append(item.galaxy_id)
+            session.decide(item, "accept")
+        session.close()
+    return seen
+
+
+def test_review_queue_on_the_cluster(settings, conn):
+    """Claims, leases, decisions, undo and two reviewers at once, with the queue on Citus."""
+    c = store_clusters(conn, "citus-review", 120, 16, 2, spread=0.6, seed=4)
+    classes = ("disk", "bulge")
+    task = create_task(conn, f"t_{uuid.uuid4().hex[:10]}", "classification", classes=list(classes))
+    chunk = [(i, f"v{p:08d}", classes[c.cluster[p]]) for i, p in enumerate(range(0, 120, 6))]
+    import_labels(conn, task, c.release_id, [chunk], author="test catalog")
+    version = train_head(conn, task, c.record)
+    conn.commit()
+    materialize(conn, task, version.version_id)
+    conn.commit()
+    task = get_task(conn, task.name)
+
+    # one session: lease, decide, undo (the galaxy is leased again), quit (leases freed)
+    session = ReviewSession(conn, task, "alice")
+    first = session.next_item()
+    assert first is not None and session.prefetched > 0
+    held = conn.execute(
+        "SELECT galaxy_id FROM galdb.review_leases WHERE session = %s", (session.session,)
+    ).fetchall()
+    assert first.galaxy_id in {r[0] for r in held}
+    session.decide(first, "label", answer="bulge")
+    again = session.undo()
+    assert again is not None and again.galaxy_id == first.galaxy_id
+    session.close()
+    assert conn.execute(
+        "SELECT count(*) FROM galdb.review_leases WHERE session = %s", (session.session,)
+    ).fetchone() == (0,)
+
+    # two reviewers at once never get the same galaxy, and between them see the whole queue
+    with ThreadPoolExecutor(2) as pool:
+        seen = list(pool.map(lambda who: _review_round(settings, task.name, who), ["bob", "eve"]))
+    assert set(seen[0]).isdisjoint(seen[1]) and seen[0] and seen[1]
+    assert sorted(seen[0] + seen[1]) == sorted(c.ids.tolist())  # accepted: all decided once
+    accepted = conn.execute(
+        "SELECT count(DISTINCT galaxy_id) FROM galdb.labels WHERE task_id = %s "
+        "AND source = 'human'",
+        (task.task_id,),
+    ).fetchone()[0]
+    assert accepted == 120
