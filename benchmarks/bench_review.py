@@ -124,11 +124,15 @@ def retrain_time(settings, conn, task) -> tuple[float, dict]:
             time.sleep(0.05)
         else:
             raise SystemExit("the new version never became current")
-        waited, ran = conn.execute(
-            "SELECT started_at - created_at, finished_at - started_at FROM galdb.jobs "
-            "WHERE payload->>'task' = %s ORDER BY job_id DESC LIMIT 1",
-            (task.name,),
-        ).fetchone()
+        ran = None
+        while ran is None:  # the job is marked done just after the switch it made commits
+            waited, ran = conn.execute(
+                "SELECT started_at - created_at, finished_at - started_at FROM galdb.jobs "
+                "WHERE payload->>'task' = %s ORDER BY job_id DESC LIMIT 1",
+                (task.name,),
+            ).fetchone()
+            conn.commit()
+            time.sleep(0.05)
         return seconds, {"queued": waited.total_seconds(), "ran": ran.total_seconds()}
     finally:
         worker.terminate()

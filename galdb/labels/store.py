@@ -239,17 +239,21 @@ class LabelSet:
     targets: np.ndarray  # class index (int) or value (float)
 
 
-def effective_labels_sql(column: str, function: str | None = None) -> sql.Composed:
-    """Per galaxy, the label (in ``column`` of galdb.labels) of highest precedence among
-    ``%(sources)s``, then the newest: the rule is the SQL function
+def effective_labels_source(conn: psycopg.Connection) -> sql.Composable:
+    """Where the labels that count per galaxy come from, with ``%(task_id)s`` and
+    ``%(sources)s`` placeholders (``None`` sources: all): among those sources, the label of
+    highest precedence, then the newest. The rule is the SQL function
     ``galdb.effective_labels_of`` (migration 0006), which the ``effective_labels`` view uses
-    too. ``function``: that function's body as a subquery (see :func:`_rule_body`) instead of
-    a call of it."""
-    source = (
-        sql.SQL("({})").format(sql.SQL(function))
-        if function is not None
-        else sql.SQL("galdb.effective_labels_of(%(task_id)s, %(sources)s)")
-    )
+    too; on Citus its body as a subquery (see :func:`_rule_body`)."""
+    body = _rule_body(conn)
+    if body is not None:
+        return sql.SQL("({})").format(sql.SQL(body))
+    return sql.SQL("galdb.effective_labels_of(%(task_id)s, %(sources)s)")
+
+
+def effective_labels_sql(column: str, source: sql.Composable) -> sql.Composed:
+    """Per galaxy, the effective label's ``column`` of galdb.labels from ``source``
+    (:func:`effective_labels_source`), ordered by galaxy."""
     return sql.SQL(
         "SELECT e.galaxy_id, e.label_id, e.source, e.{} FROM {} e ORDER BY e.galaxy_id"
     ).format(sql.Identifier(column), source)
@@ -278,7 +282,7 @@ def effective_labels(
     """The labels that count per galaxy (see :func:`effective_labels_sql`) as head targets."""
     kind = task.kind_spec
     rows = conn.execute(
-        effective_labels_sql(kind.label_column, _rule_body(conn)),
+        effective_labels_sql(kind.label_column, effective_labels_source(conn)),
         {"task_id": task.task_id, "sources": list(sources)},
     ).fetchall()
     return LabelSet(
@@ -287,3 +291,16 @@ def effective_labels(
         np.array([r[2] for r in rows], dtype=object),
         kind.targets([r[3] for r in rows]),
     )
+
+
+def shown_labels(conn: psycopg.Connection, task: Task, galaxy_ids: list[int]) -> dict[int, str]:
+    """The effective label of each of these galaxies that has one, as text (the class, or the
+    value), from every source: what a reviewer sees beside a galaxy."""
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT e.galaxy_id, coalesce(e.class, e.value::text) FROM {} e "
+            "WHERE e.galaxy_id = ANY(%(ids)s)"
+        ).format(effective_labels_source(conn)),
+        {"task_id": task.task_id, "sources": None, "ids": list(galaxy_ids)},
+    ).fetchall()
+    return dict(rows)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from galdb.labels.store import shown_labels
 from galdb.labels.tasks import Task
 from galdb.lvm.pixels import PixelRef, pixel_columns
 from galdb.review import queue
@@ -146,18 +147,21 @@ class ReviewSession:
 
     def neighbours(self, item: Item, k: int = 6) -> list[Neighbour]:
         """The item's k most similar galaxies (for the current version's model) with labels."""
+        (model,) = self.conn.execute(
+            "SELECT model_id::text FROM galdb.head_versions WHERE version_id = %s",
+            (item.head_version,),
+        ).fetchone()
         rows = self.conn.execute(
-            f"SELECT s.galaxy_id, g.source_id, 1 - s.distance, l.label, {pixel_columns('g')} "
-            "FROM galdb.similar(%s, %s, (SELECT v.model_id::text FROM galdb.head_versions v "
-            "WHERE v.version_id = %s)) s JOIN galdb.galaxies g USING (galaxy_id) "
-            "LEFT JOIN LATERAL (SELECT coalesce(e.class, e.value::text) AS label "
-            "FROM galdb.effective_labels e WHERE e.task_id = %s AND e.galaxy_id = s.galaxy_id) l "
-            "ON true WHERE s.galaxy_id <> %s ORDER BY s.distance",
-            (item.galaxy_id, k + 1, item.head_version, self.task.task_id, item.galaxy_id),
-        ).fetchall()
+            f"SELECT s.galaxy_id, g.source_id, 1 - s.distance, {pixel_columns('g')} "
+            "FROM galdb.similar(%s, %s, %s) s JOIN galdb.galaxies g USING (galaxy_id) "
+            "WHERE s.galaxy_id <> %s ORDER BY s.distance",
+            (item.galaxy_id, k + 1, model, item.galaxy_id),
+        ).fetchall()[:k]
+        labels = shown_labels(self.conn, self.task, [r[0] for r in rows])
         self.conn.commit()
         return [
-            Neighbour(r[0], r[1], float(r[2]), r[3], PixelRef.from_row(r[4:8])) for r in rows[:k]
+            Neighbour(r[0], r[1], float(r[2]), labels.get(r[0]), PixelRef.from_row(r[3:7]))
+            for r in rows
         ]
 
     def status(self) -> dict:

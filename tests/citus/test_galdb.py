@@ -287,7 +287,15 @@ def test_review_queue_on_the_cluster(settings, conn):
         "SELECT galaxy_id FROM galdb.review_leases WHERE session = %s", (session.session,)
     ).fetchall()
     assert first.galaxy_id in {r[0] for r in held}
+    context, near = session.context(first), session.neighbours(first, k=4)
+    assert context.labels.keys() <= {"catalog"} and len(near) == 4
+    labelled = [n for n in near if n.label is not None]
+    assert all(n.label in classes for n in labelled)
     session.decide(first, "label", answer="bulge")
+    assert session.status()["decisions"] == 1
+    assert session.context(first).labels == {"human (alice)": "bulge"} | (
+        {"catalog": context.labels["catalog"]} if context.labels else {}
+    )
     again = session.undo()
     assert again is not None and again.galaxy_id == first.galaxy_id
     session.close()

@@ -13,7 +13,13 @@ from galdb.db.readonly import run_readonly
 from galdb.errors import GaldbError
 from galdb.heads.materialize import materialize, table_names
 from galdb.heads.versions import get_version, list_versions, train_head
-from galdb.labels.store import catalog_chunks, effective_labels, file_chunks, import_labels
+from galdb.labels.store import (
+    catalog_chunks,
+    effective_labels,
+    file_chunks,
+    import_labels,
+    shown_labels,
+)
 from galdb.labels.tasks import create_task, get_task
 
 N, CLASSES = 600, ("disk", "bulge", "merger")
@@ -120,6 +126,15 @@ def test_precedence_human_over_propagated_over_catalog(conn, galaxies):
         (task.name,),
     ).fetchall()
     assert rows == [("v00000010", "bulge", "human"), ("v00000011", "merger", "propagated")]
+    ids = dict(
+        conn.execute(
+            "SELECT source_id, galaxy_id FROM galdb.galaxies WHERE release_id = %s "
+            "AND source_id IN ('v00000010', 'v00000011', 'v00000012')",
+            (rid,),
+        ).fetchall()
+    )
+    shown = shown_labels(conn, task, list(ids.values()))  # what a reviewer sees beside them
+    assert shown == {ids["v00000010"]: "bulge", ids["v00000011"]: "merger"}
     only_catalog = effective_labels(conn, task, ("catalog",))
     assert [CLASSES[t] for t in only_catalog.targets] == ["disk", "disk"]
     trusting = create_task(
