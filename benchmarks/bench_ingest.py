@@ -296,7 +296,10 @@ def report(f: dict, json_path: Path | None) -> None:
         reference_name="SQLAlchemy ORM, one INSERT per row, same rows",
     )
     figures.add(
-        "memory growth during the full ingest", rss_after - rss_before, "MiB", better="lower"
+        "memory growth of the ingesting process during the full ingest",
+        rss_after - rss_before,
+        "MiB",
+        better="lower",
     )
     figures.write(json_path)
 

@@ -29,7 +29,7 @@ from galdb.errors import GaldbError
 from galdb.ingest.cutouts import inspect_cutout
 from galdb.ingest.records import BadInput
 from galdb.lvm import registry
-from galdb.lvm.overlap import BackgroundWriter, Prefetched
+from galdb.lvm.overlap import reading, writing
 from galdb.lvm.pixels import PixelRef, parse_bands, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.specs import LoadedModel
@@ -156,8 +156,13 @@ def embed(
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
+    overlap: bool = True,
 ) -> EmbedSummary:
-    """Embed every galaxy (of a release) that has no vector for ``loaded`` yet."""
+    """Embed every galaxy (of a release) that has no vector for ``loaded`` yet.
+
+    ``overlap=False`` reads, runs the model and writes in turn in this thread (the path before
+    :mod:`galdb.lvm.overlap`; ``bench_embed.py`` measures it as the reference).
+    """
     progress = progress or NoProgress()
     register_vector(conn)
     record = registry.register(conn, loaded)
@@ -188,7 +193,7 @@ def embed(
             progress.advance(done)
 
         # conn belongs to the writer thread until the with block has closed it
-        with Prefetched(loader) as batches, BackgroundWriter(store) as writer:
+        with reading(loader, overlap) as batches, writing(store, overlap) as writer:
             for ids, batch, failed in batches:
                 summary.failed.extend(failed)
                 vectors = None

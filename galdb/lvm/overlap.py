@@ -20,6 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 DEPTH = 2  # items waiting in each queue
@@ -155,3 +156,20 @@ class BackgroundWriter(_Worker):
         self.thread.join()
         if exc_type is None:
             self._raise()
+
+
+class _Direct:
+    """The writer of a loop without overlap: each write runs at once, in the loop's thread."""
+
+    def __init__(self, write: Callable[..., None]):
+        self.submit = write
+
+
+def reading(source: Iterable, overlap: bool = True) -> AbstractContextManager[Iterator]:
+    """``source``'s items, read ahead in a thread, or in the loop's thread if not ``overlap``."""
+    return Prefetched(source) if overlap else nullcontext(iter(source))
+
+
+def writing(write: Callable[..., None], overlap: bool = True) -> AbstractContextManager:
+    """A writer with ``submit(*args)``: a background thread, or direct if not ``overlap``."""
+    return BackgroundWriter(write) if overlap else nullcontext(_Direct(write))
