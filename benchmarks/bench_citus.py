@@ -257,26 +257,32 @@ def main() -> None:
         reference=args.n / s["ingest_s"],
         reference_name="one server, same data",
     )
-    for ef in EF_SEARCH:
-        figures.add(
-            f"Citus kNN ef={ef} p50",
-            c[f"knn{ef}"][1],
-            "ms",
-            better="lower",
-            reference=s[f"knn{ef}"][1],
-            reference_name="one server",
-            note=f"recall@10 {c[f'knn{ef}'][0]:.3f} (one server {s[f'knn{ef}'][0]:.3f})",
+    latencies = [
+        (
+            f"kNN ef={ef}",
+            f"knn{ef}",
+            1,
+            f"recall@10 {c[f'knn{ef}'][0]:.3f} (one server {s[f'knn{ef}'][0]:.3f})",
         )
-    for radius in CONE_RADII:
-        same = s[f"cone{radius}"][2] == c[f"cone{radius}"][2]
+        for ef in EF_SEARCH
+    ] + [
+        (
+            f"cone {r} deg",
+            f"cone{r}",
+            0,
+            "same galaxies" if s[f"cone{r}"][2] == c[f"cone{r}"][2] else "DIFFERENT galaxies",
+        )
+        for r in CONE_RADII
+    ]
+    for label, key, p50, note in latencies:
         figures.add(
-            f"Citus cone {radius} deg p50",
-            c[f"cone{radius}"][0],
+            f"Citus {label} p50",
+            c[key][p50],
             "ms",
             better="lower",
-            reference=s[f"cone{radius}"][0],
+            reference=s[key][p50],
             reference_name="one server",
-            note="same galaxies" if same else "DIFFERENT galaxies",
+            note=note,
         )
     figures.write(args.json)
 

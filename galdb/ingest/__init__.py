@@ -175,7 +175,11 @@ def _load(conn, source, candidates, release_id, run_id, batch_size, progress, su
     conn.commit()
     progress.start(source.total, f"ingest {source.path.name}")
     loader = Loader(conn, release_id, run_id, batch_size=batch_size, progress=progress)
-    fed = loader.feed(candidates)
+    try:
+        fed = loader.feed(candidates)
+    finally:
+        if hasattr(candidates, "close"):  # stops a reader process now, not when collected
+            candidates.close()
     runs.track_file(conn, **track, rows_done=fed, completed=True)
     conn.commit()
     counts = loader.counts

@@ -157,3 +157,35 @@ def test_killed_ingest_resumes_and_the_reader_process_exits(conn, tmp_path, uniq
     resumed = ingest(conn, path, unique_release, reader="process")
     assert resumed.present >= 2000 and resumed.inserted + resumed.present == 60_000
     assert _stored(conn, unique_release) == _stored(conn, clean)
+
+
+class CtrlCAfterFirstBatch(NoProgress):
+    def advance(self, n: int = 1) -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_stops_the_reader_process_at_once(conn, tmp_path, unique_release):
+    path = write_catalog_csv(tmp_path / "cat.csv", 20_000, seed=2)
+    before = {p.pid for p in psutil.Process().children()}
+    try:
+        ingest(
+            conn,
+            path,
+            unique_release,
+            reader="process",
+            batch_size=500,
+            progress=CtrlCAfterFirstBatch(),
+        )
+    except KeyboardInterrupt:
+        # checked while the traceback (which holds the ingest's frames) is still alive
+        left = [p.pid for p in psutil.Process().children() if p.pid not in before]
+    else:
+        pytest.fail("the interrupt did not reach the caller")
+    assert not left, "the reader process outlived the interrupted ingest"
+    (status,) = conn.execute(
+        "SELECT status FROM galdb.ingest_runs r JOIN galdb.releases USING (release_id) "
+        "WHERE name = %s",
+        (unique_release,),
+    ).fetchone()
+    assert status == "interrupted"
+    assert len(_stored(conn, unique_release)) == 500  # the first batch was committed
