@@ -12,7 +12,9 @@ What is measured, in one run:
    writing overlapping the forward pass (``overlap=True``, the default) and, as the
    reference, in turn (``overlap=False``, the loop before the overlap). The bare forward pass
    is timed again just before every embed run, and each ratio embed / bare uses that
-   adjacent timing, so a change of machine load between runs moves both. An untimed embed of
+   adjacent timing, so a change of machine load between runs moves both. Every variant is
+   timed ``--repeats`` times (which variant goes first alternates); the medians are reported
+   with the range of the ratio. An untimed embed of
    the first release comes first: it warms the model up and builds the HNSW index, so every
    timed run inserts into an indexed partition alike. Printed: images/s and the ratio
    embed / bare (issue target >= 0.9). ``--convnext-images 0`` skips convnext_nano.
@@ -40,6 +42,7 @@ import argparse
 import csv
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import threading
@@ -68,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--small", type=int, default=10_000, help="small release (memory)")
     p.add_argument("--big", type=int, default=100_000, help="big release (memory)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--repeats", type=int, default=3, help="timings of each variant (medians)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--home", type=Path, help="galdb home, kept (default: fresh temporary folder)")
@@ -143,7 +147,9 @@ def bare_rate(model: torch.nn.Module, batches: list[torch.Tensor]) -> float:
     return sum(len(b) for b in batches) / seconds
 
 
-def throughput(conn, url: str, sim: Path, spec: str, size: int, n: int, workers) -> list[dict]:
+def throughput(
+    conn, url: str, sim: Path, spec: str, size: int, n: int, workers, repeats: int
+) -> list[dict]:
     from galdb.lvm.embed import embed
     from galdb.lvm.specs import load_model
 
@@ -152,32 +158,57 @@ def throughput(conn, url: str, sim: Path, spec: str, size: int, n: int, workers)
     rid, _ = make_release(conn, sim, f"tp-{tag}-bare", n)
     batches = tensors_of(conn, url, loaded, rid)
     embed(conn, url, loaded, release_id=rid, batch_size=BATCH, workers=0)  # warm-up, index
-    rows = []
-    for w in workers:
-        for overlap in (False, True):
-            label = f"{spec}@{size} embed workers={w} " + ("overlap" if overlap else "in turn")
-            bare = bare_rate(loaded.model, batches)
-            rid, _ = make_release(conn, sim, f"tp-{tag}-w{w}-{'o' if overlap else 't'}", n)
-            summary = embed(
-                conn, url, loaded, release_id=rid, batch_size=BATCH, workers=w, overlap=overlap
-            )
-            rate = summary.images_per_second
-            say(
-                f"{label}: {rate:,.1f} images/s, bare forward just before {bare:,.1f} "
-                f"({summary.embedded} embedded, {len(summary.failed)} failed)"
-            )
-            rows.append(
-                dict(
-                    what=label,
-                    spec=f"{spec}@{size}",
-                    workers=w,
-                    overlap=overlap,
-                    n=summary.embedded,
-                    rate=rate,
-                    bare=bare,
-                    ratio=rate / bare,
+    runs = []
+    for r in range(repeats):
+        for w in workers:
+            # alternate which variant goes first, so a drift of the load favours neither
+            for overlap in (False, True) if r % 2 == 0 else (True, False):
+                label = f"{spec}@{size} embed workers={w} " + ("overlap" if overlap else "in turn")
+                bare = bare_rate(loaded.model, batches)
+                name = f"tp-{tag}-r{r}-w{w}-{'o' if overlap else 't'}"
+                rid, _ = make_release(conn, sim, name, n)
+                summary = embed(
+                    conn, url, loaded, release_id=rid, batch_size=BATCH, workers=w, overlap=overlap
                 )
-            )
+                rate = summary.images_per_second
+                say(
+                    f"{label} (repeat {r + 1}/{repeats}): {rate:,.1f} images/s, bare forward "
+                    f"just before {bare:,.1f}: {rate / bare:.2f} ({summary.embedded} embedded, "
+                    f"{len(summary.failed)} failed)"
+                )
+                runs.append(
+                    dict(
+                        what=label,
+                        spec=f"{spec}@{size}",
+                        workers=w,
+                        overlap=overlap,
+                        n=summary.embedded,
+                        rate=rate,
+                        bare=bare,
+                        ratio=rate / bare,
+                    )
+                )
+    return summarise(runs)
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """One row per model, workers and variant: medians over the repeats, and the ratio range."""
+    rows = []
+    for what in dict.fromkeys(r["what"] for r in runs):
+        same = [r for r in runs if r["what"] == what]
+        ratios = [r["ratio"] for r in same]
+        rows.append(
+            {
+                **same[0],
+                "n": sum(r["n"] for r in same),
+                "rate": statistics.median(r["rate"] for r in same),
+                "bare": statistics.median(r["bare"] for r in same),
+                "ratio": statistics.median(ratios),
+                "low": min(ratios),
+                "high": max(ratios),
+                "repeats": len(same),
+            }
+        )
     return rows
 
 
@@ -264,11 +295,14 @@ def report(tp: list[dict], mem: list[dict]) -> None:
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     if tp:
-        print(f"{'throughput':<52}{'images':>8}{'images/s':>10}{'bare':>9}{'/ bare':>8}")
+        print("medians over the repeats; '/ bare' is the median of embed / adjacent bare timing")
+        print(
+            f"{'throughput':<52}{'images':>8}{'images/s':>10}{'bare':>9}{'/ bare':>8}{'range':>13}"
+        )
         for r in tp:
             print(
                 f"{r['what']:<52}{r['n']:>8,}{r['rate']:>10,.1f}{r['bare']:>9,.1f}"
-                f"{r['ratio']:>8.2f}"
+                f"{r['ratio']:>8.2f}{r['low']:>7.2f}-{r['high']:.2f}"
             )
         best = max((r["ratio"] for r in tp if r["overlap"]), default=0)
         print(f"target embed/bare >= 0.9: best ratio with overlap {best:.2f}")
@@ -304,7 +338,8 @@ def figures(tp: list[dict], mem: list[dict]) -> Figures:
                 target=0.9,
                 reference=turn.get((r["spec"], r["workers"])),
                 reference_name="same, reading and writing in turn (overlap=False)",
-                note=f"{r['rate']:,.1f} images/s; bare {r['bare']:,.1f}",
+                note=f"median of {r['repeats']}, range {r['low']:.2f}-{r['high']:.2f}; "
+                f"{r['rate']:,.1f} images/s, bare {r['bare']:,.1f}",
             )
     if len(mem) == 2:
         small, big = mem
@@ -326,10 +361,19 @@ def main() -> None:
         sim = make_cutouts(home, args.cutouts)
         tp, mem = [], []
         if not args.skip_throughput:
-            tp += throughput(conn, url, sim, "timm:resnet18", 64, args.images, args.workers)
+            tp += throughput(
+                conn, url, sim, "timm:resnet18", 64, args.images, args.workers, args.repeats
+            )
             if args.convnext_images:
                 tp += throughput(
-                    conn, url, sim, "timm:convnext_nano", 224, args.convnext_images, args.workers
+                    conn,
+                    url,
+                    sim,
+                    "timm:convnext_nano",
+                    224,
+                    args.convnext_images,
+                    args.workers,
+                    args.repeats,
                 )
         if not args.skip_memory:
             mem = memory(conn, home, sim, args.small, args.big)

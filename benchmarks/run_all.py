@@ -54,7 +54,7 @@ PLANS: dict[str, Plan] = {
     "bench_cone.py": Plan(("--n", "1000000"), ("--n", "100000")),
     "bench_embed.py": Plan(
         ("--images", "1000", "--convnext-images", "300", "--small", "10000", "--big", "30000"),
-        ("--images", "256", "--convnext-images", "0", "--cutouts", "100")
+        ("--images", "256", "--convnext-images", "0", "--cutouts", "100", "--repeats", "2")
         + ("--small", "500", "--big", "1500", "--workers", "0", "2"),
     ),
     "bench_knn.py": Plan(("--n", "300000"), ("--n", "20000", "--queries", "200")),
@@ -300,7 +300,7 @@ def render(outcomes: list[Outcome], quick: bool, started: dict, finished: dict) 
                     ref = (
                         f"{_num(f['reference'], f['unit'])} ({_cell(f.get('reference_name', ''))})"
                     )
-                ratio = f"{f['ratio']:.2f}x" if f.get("ratio") is not None else ""
+                ratio = f"{f['ratio']:.3g}x" if f.get("ratio") is not None else ""
                 name = _cell(f["name"]) + (f" — {_cell(f['note'])}" if f.get("note") else "")
                 lines.append(
                     f"| {name} | {_num(f['value'], f['unit'])} | {_target(f)} | {_met(f)} "
