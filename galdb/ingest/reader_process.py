@@ -14,6 +14,8 @@ in-process. A catalog with a file column is parsed in the producer too, but its 
 are inspected by the loader as before, so a resumed run still skips stored rows without
 opening their files.
 
+The producer is forked where the platform can (it starts at once, with galdb already
+imported, and touches nothing of the parent but the job it is given), spawned elsewhere.
 The queue holds at most :data:`QUEUE_MESSAGES` messages of at most a loader batch of rows,
 so memory stays bounded. The producer ignores Ctrl-C (the ingesting process stops it) and
 exits on its own when the ingesting process is gone (killed), so it never outlives a run.
