@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import command_line, log, machine, percentile_ms, print_table
+from _common import Figures, command_line, log, machine, percentile_ms, print_table
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
@@ -52,6 +52,7 @@ from galdb.lvm import registry
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 K = 10
 EF_SEARCH = (40, 100)
+SKIP_STATUS = 77  # run_all.py: this machine cannot run the benchmark
 CONE_RADII = (0.5, 2.0)  # degrees: ~7 and ~110 galaxies per cone at 300k on the sphere
 
 
@@ -179,12 +180,15 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=32, help="galdb db init --citus --shards")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sizes", type=int, help="only measure bytes per galaxy at this n")
+    parser.add_argument("--json", type=Path, help="also write the headline figures here")
     args = parser.parse_args()
     if args.sizes:
         sizes(args.sizes, args.dim, args.seed)
         return
     if not p.is_installed(p.cache_dir()):
-        raise SystemExit("Citus is not built: run python scripts/build_citus.py")
+        # run_all.py reports exit status 77 as skipped, with this last line as the reason
+        print("Citus is not built here; run python scripts/build_citus.py", flush=True)
+        raise SystemExit(SKIP_STATUS)
     log(f"machine: {machine()}")
     base, queries, positions = data(args.n, args.dim, args.queries, args.seed)
     truth = exact_top(base, queries)
@@ -245,6 +249,42 @@ def main() -> None:
         table,
     )
     print(f"\n{command_line()}\n{machine()}")
+    figures = Figures("bench_citus.py")
+    figures.add(
+        f"Citus ingest, {args.n:,} galaxies",
+        args.n / c["ingest_s"],
+        "rows/s",
+        reference=args.n / s["ingest_s"],
+        reference_name="one server, same data",
+    )
+    latencies = [
+        (
+            f"kNN ef={ef}",
+            f"knn{ef}",
+            1,
+            f"recall@10 {c[f'knn{ef}'][0]:.3f} (one server {s[f'knn{ef}'][0]:.3f})",
+        )
+        for ef in EF_SEARCH
+    ] + [
+        (
+            f"cone {r} deg",
+            f"cone{r}",
+            0,
+            "same galaxies" if s[f"cone{r}"][2] == c[f"cone{r}"][2] else "DIFFERENT galaxies",
+        )
+        for r in CONE_RADII
+    ]
+    for label, key, p50, note in latencies:
+        figures.add(
+            f"Citus {label} p50",
+            c[key][p50],
+            "ms",
+            better="lower",
+            reference=s[key][p50],
+            reference_name="one server",
+            note=note,
+        )
+    figures.write(args.json)
 
 
 if __name__ == "__main__":

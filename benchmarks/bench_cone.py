@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import psycopg
 from _common import (
+    Figures,
     command_line,
     embedded_server,
     log,
@@ -162,7 +164,9 @@ def run(args) -> tuple[dict[str, Timing], int, float]:
     return timings, n_rows, load_seconds
 
 
-def report(timings: dict[str, Timing], n_rows: int, load_seconds: float) -> None:
+def report(
+    timings: dict[str, Timing], n_rows: int, load_seconds: float, json_path: Path | None = None
+) -> None:
     """Print the latency table, the target, the speed-up and the equality check."""
     header = ("query", "queries", "mean rows", "median ms", "p90 ms", "p99 ms", "queries/s")
     title = f"Cone search on {n_rows:,} rows -- {command_line()}"
@@ -178,13 +182,27 @@ def report(timings: dict[str, Timing], n_rows: int, load_seconds: float) -> None
     print(f"speed-up of the index (no-index median / indexed median): {speedup:,.0f}x")
     print(f"result sets equal, indexed vs scan: {same}/{len(brute.results)}")
     print(f"machine at the end: {machine()}")
+    figures = Figures("bench_cone.py")
+    figures.add(
+        f"1-arcmin cone search median, {n_rows:,} rows",
+        arcmin.median_ms,
+        "ms",
+        target=TARGET_MEDIAN_MS,
+        better="lower",
+        reference=percentile_ms(brute.seconds, 50),
+        reference_name="same query without the index (scan)",
+        note=f"result sets equal {same}/{len(brute.results)}",
+    )
+    for key, label in (("ten", "10-arcmin"), ("deg", "1-degree")):
+        figures.add(f"{label} cone search median", timings[key].median_ms, "ms", better="lower")
+    figures.write(json_path)
     if same != len(brute.results):
         raise SystemExit("indexed and brute-force cone searches disagree")
 
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0]).parse_args()
-    report(*run(args))
+    report(*run(args), args.json)
 
 
 if __name__ == "__main__":

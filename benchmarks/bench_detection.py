@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import torch  # noqa: E402
-from _common import command_line, log, machine  # noqa: E402
+from _common import Figures, command_line, log, machine  # noqa: E402
 
 from galdb.detect.baselines import photutils_detect, sep_detect  # noqa: E402
 from galdb.detect.fields import field_paths, read_field  # noqa: E402
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=50, help="brief training before timing")
     p.add_argument("--batch", type=int, default=4, help="fields per forward pass")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--json", type=Path, help="also write the headline figures here (run_all.py)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     directory = args.work / "test"
@@ -62,6 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, (seconds, found) in timings.items():
         ratio = timings["sep"][0] / seconds
         print(f"| {name} | {seconds:.2f} | {len(paths) / seconds:.1f} | {found} | {ratio:.2f} |")
+    figures = Figures("bench_detection.py")
+    sep_rate = len(paths) / timings["sep"][0]
+    for name in ("lvm", "photutils"):
+        seconds, found = timings[name]
+        figures.add(
+            f"{name} detection, {len(paths)} fields of 256x256x3",
+            len(paths) / seconds,
+            "fields/s",
+            reference=sep_rate,
+            reference_name="SEP on the same fields",
+            note=f"{found} detections",
+        )
+    figures.write(args.json)
     return 0
 
 

@@ -37,6 +37,7 @@ import time
 import numpy as np
 import psutil
 from _common import (
+    Figures,
     LogProgress,
     RssSampler,
     command_line,
@@ -231,6 +232,19 @@ def report(args, results: list[dict], setup: dict) -> None:
             f"{verdict(ok)} ({total:.1f} s; view rows {r['view_rows']:,} of {args.n:,})"
         )
     print(f"machine at the end: {machine()}")
+    figures = Figures("bench_heads.py")
+    for r in results:
+        kind = r["task"].kind
+        figures.add(
+            f"{kind}: train_head + materialize, {args.n:,} galaxies",
+            r["train"] + r["materialize"],
+            "s",
+            target=TARGET_SECONDS,
+            better="lower",
+            note=f"train {r['train']:.1f} s, materialize {r['materialize']:.1f} s",
+        )
+        figures.add(f"{kind}: materialization rate", r["rows"] / r["materialize"], "rows/s")
+    figures.write(args.json)
 
 
 def main() -> None:

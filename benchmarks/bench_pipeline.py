@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import command_line, embedded_server, log, machine, parser  # noqa: E402
+from _common import Figures, command_line, embedded_server, log, machine, parser  # noqa: E402
 
 from galdb.datasets.hdf5 import write_ssl_legacysurvey  # noqa: E402
 from galdb.db.connect import connect, database_url  # noqa: E402
@@ -129,6 +129,23 @@ def main() -> None:
         f"{rebuild:.1f} s: {rebuild / graph:.1f}x; with a rebuild the pipeline would take "
         f"about {total - graph + rebuild:.1f} s"
     )
+    figures = Figures("bench_pipeline.py")
+    figures.add(
+        f"{args.add:,} galaxies appended to {args.n:,}: ingest to every stage done",
+        total,
+        "s",
+        better="lower",
+        note=", ".join(f"{k} {v:.1f} s" for k, v in stages.items()),
+    )
+    figures.add(
+        "graph stage (extended in place)",
+        graph,
+        "s",
+        better="lower",
+        reference=rebuild,
+        reference_name="full graph rebuild of the same data",
+    )
+    figures.write(args.json)
 
 
 if __name__ == "__main__":

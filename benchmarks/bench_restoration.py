@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _common import command_line, embedded_server, log, parser, print_table  # noqa: E402
+from _common import Figures, command_line, embedded_server, log, parser, print_table  # noqa: E402
 
 from galdb.db.connect import connect  # noqa: E402
 from galdb.ingest import ingest  # noqa: E402
@@ -100,6 +100,16 @@ def main() -> None:
         ["what", "cutouts/s", "ratio to bare"],
         rows,
     )
+    figures = Figures("bench_restoration.py")
+    for name, value, _ in rows[1:]:
+        figures.add(
+            name,
+            value,
+            "cutouts/s",
+            reference=bare_rate,
+            reference_name=f"bare {args.model} forward, same cutouts",
+        )
+    figures.write(args.json)
 
 
 def _read_all(folder: Path):

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import command_line, embedded_server, log, machine, parser  # noqa: E402
+from _common import Figures, command_line, embedded_server, log, machine, parser  # noqa: E402
 
 from galdb.datasets.vectors import clustered_vectors, store_vectors  # noqa: E402
 from galdb.db.connect import connect  # noqa: E402
@@ -173,6 +173,24 @@ def main() -> None:
         f"{seconds:.1f} s (the job waited {parts['queued']:.1f} s for the worker and ran "
         f"{parts['ran']:.1f} s; target <= 15 s)"
     )
+    figures = Figures("bench_review.py")
+    figures.add(
+        f"next item p95, {args.n:,} predictions, {args.reviewers} reviewers",
+        float(np.percentile(ms, 95)),
+        "ms",
+        target=50,
+        better="lower",
+        note=f"p50 {np.percentile(ms, 50):.1f} ms over {len(ms):,} calls",
+    )
+    figures.add(
+        f"threshold crossed -> new version current, {args.n_retrain:,} galaxies",
+        seconds,
+        "s",
+        target=15,
+        better="lower",
+        note=f"queued {parts['queued']:.1f} s, ran {parts['ran']:.1f} s",
+    )
+    figures.write(args.json)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import command_line, embedded_server, log, machine, parser, print_table
+from _common import Figures, command_line, embedded_server, log, machine, parser, print_table
 
 REPO = Path(__file__).resolve().parents[1]
 MANY_ROWS = "SELECT i, md5(i::text) AS h FROM generate_series(1, 5000000) AS i"
@@ -111,6 +111,18 @@ def main() -> None:
     )
     print(f"\nGALDB_SQL_MAX_BYTES={os.environ.get('GALDB_SQL_MAX_BYTES', '(default)')}")
     print(f"machine at the end: {machine()}")
+    figures = Figures("bench_sql.py")
+    for c in cases[1:]:
+        figures.add(
+            f"galdb sql {c.label}: peak RSS",
+            c.peak_mib,
+            "MiB",
+            better="lower",
+            reference=base,
+            reference_name="galdb sql SELECT 1",
+            note=f"{c.status}, {c.seconds:.1f} s",
+        )
+    figures.write(args.json)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,15 @@ from galdb.cli.options import Release
 from galdb.cli.output import RichProgress, console, print_rows, styled
 from galdb.db.connect import connect
 from galdb.errors import GaldbError, IngestFailed
-from galdb.ingest import FORMATS, Columns, IngestSummary, LegacySurveyOptions, Selection, ingest
+from galdb.ingest import (
+    FORMATS,
+    READERS,
+    Columns,
+    IngestSummary,
+    LegacySurveyOptions,
+    Selection,
+    ingest,
+)
 from galdb.ingest.cutout_service import DEFAULT_BASE_URL
 
 
@@ -32,6 +40,13 @@ def ingest_command(
         str, typer.Option(help="Text encoding of a CSV catalog, e.g. latin-1.")
     ] = "utf-8",
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5000,
+    reader: Annotated[
+        str,
+        typer.Option(
+            help="Where a catalog is parsed: auto (a separate process for catalogs of 8 MiB "
+            "or more), inline or process."
+        ),
+    ] = "auto",
     queue: Annotated[
         bool, typer.Option("--queue", help="Enqueue the ingest as a job for `galdb worker`.")
     ] = False,
@@ -102,6 +117,8 @@ def ingest_command(
     with --lineage-from OLD) also enqueues the lineage match (galdb release match).
     """
     columns = Columns(id=id_col, ra=ra_col, dec=dec_col, file=file_col)
+    if reader not in READERS:
+        raise GaldbError(f"--reader must be one of {', '.join(READERS)}, not {reader!r}")
     legacysurvey = None
     if fmt == "legacysurvey" or cutouts is not None:
         if cutouts is None:
@@ -157,6 +174,7 @@ def ingest_command(
             batch_size=batch_size,
             progress=progress,
             legacysurvey=legacysurvey,
+            reader=reader,
         )
         _print_summary(summary)
         if not summary.stored_anything:

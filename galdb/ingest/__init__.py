@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from galdb.ingest import runs
 from galdb.ingest.catalog import Columns
 from galdb.ingest.legacysurvey import LegacySurveyOptions, Selection
 from galdb.ingest.loader import Loader
+from galdb.ingest.reader_process import process_candidates
 from galdb.ingest.records import Code, Rejected
 from galdb.ingest.sources import FORMATS, open_source
 from galdb.progress import NoProgress, Progress
@@ -28,9 +30,15 @@ __all__ = [
     "Columns",
     "IngestSummary",
     "LegacySurveyOptions",
+    "READERS",
     "Selection",
     "ingest",
 ]
+
+READERS = ("auto", "inline", "process")
+#: Catalogs from this size up are read by a separate process under ``reader="auto"``: below
+#: it, starting the process costs more than the overlap saves (it is one CSV chunk).
+PROCESS_MIN_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -74,6 +82,7 @@ def ingest(
     batch_size: int = 5000,
     progress: Progress | None = None,
     legacysurvey: LegacySurveyOptions | None = None,
+    reader: str = "auto",
 ) -> IngestSummary:
     """Ingest ``path`` into ``release``; resumable, idempotent, bad inputs quarantined.
 
@@ -94,12 +103,20 @@ def ingest(
     legacysurvey : LegacySurveyOptions, optional
         For a Tractor/sweep catalog (format ``legacysurvey``): the selection, the cutout
         service settings and the cache directory the cutouts are fetched into.
+    reader : {"auto", "inline", "process"}
+        Where a catalog is parsed and its rows rendered: ``process``, a separate process
+        (:mod:`galdb.ingest.reader_process`), so parsing overlaps with the server storing
+        rows; ``inline``, this process; ``auto``, a process for catalogs of at least
+        :data:`PROCESS_MIN_BYTES` on a machine with more than one CPU. Other formats are
+        always read inline. The result is the same either way.
 
     An input is skipped at once when an earlier run finished it with the same bytes and
     settings, stored something and left no image-file problem to retry (see
     :mod:`galdb.ingest.runs`).
     """
     started = time.perf_counter()
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, not {reader!r}")
     columns = columns or Columns()
     progress = progress or NoProgress()
     source = open_source(
@@ -125,12 +142,27 @@ def ingest(
             conn.commit()
             summary.present, summary.skipped_unchanged = done, True
         else:
-            _load(conn, source, release_id, run_id, batch_size, progress, summary)
+            candidates = _candidates(source, reader, release_id, run_id, batch_size)
+            _load(conn, source, candidates, release_id, run_id, batch_size, progress, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _load(conn, source, release_id, run_id, batch_size, progress, summary) -> None:
+def _candidates(source, reader: str, release_id: int, run_id: int, batch_size: int):
+    """The source's candidates, read in this process or by a reader process (``reader``)."""
+    if source.reader_job is not None and (
+        reader == "process"
+        or (
+            reader == "auto"
+            and source.size_bytes >= PROCESS_MIN_BYTES
+            and (os.cpu_count() or 1) > 1
+        )
+    ):
+        return process_candidates(source.reader_job(release_id, run_id, batch_size))
+    return source.candidates()
+
+
+def _load(conn, source, candidates, release_id, run_id, batch_size, progress, summary) -> None:
     track = dict(
         release_id=release_id,
         run_id=run_id,
@@ -143,7 +175,11 @@ def _load(conn, source, release_id, run_id, batch_size, progress, summary) -> No
     conn.commit()
     progress.start(source.total, f"ingest {source.path.name}")
     loader = Loader(conn, release_id, run_id, batch_size=batch_size, progress=progress)
-    fed = loader.feed(source.candidates())
+    try:
+        fed = loader.feed(candidates)
+    finally:
+        if hasattr(candidates, "close"):  # stops a reader process now, not when collected
+            candidates.close()
     runs.track_file(conn, **track, rows_done=fed, completed=True)
     conn.commit()
     counts = loader.counts

@@ -198,10 +198,10 @@ def catalog_candidates(
         if chunk.table is None:
             continue
         resolved = resolved or columns.resolve(list(chunk.table.colnames), path)
-        yield from _chunk_candidates(chunk.table, resolved, path, chunk.rows, base)
+        yield from chunk_candidates(chunk.table, resolved, path, chunk.rows, base)
 
 
-def _chunk_candidates(
+def chunk_candidates(
     table: Table, cols: Columns, path: Path, rows: Sequence[int], base: Path
 ) -> Iterator[Candidate]:
     ids = ["" if v is None else str(v).strip() for v in column_values(table, cols.id or "")]
@@ -216,7 +216,7 @@ def _chunk_candidates(
     files = files or [None] * n
     for i, row in enumerate(zip(ids, ra, dec, files, props, strict=True)):
         # item is the 1-based row number; the loader adds the id when it reports a problem
-        yield Candidate(row[0], source, rows[i], partial(_galaxy, row, cols, base))
+        yield Candidate(row[0], source, rows[i], partial(catalog_galaxy, row, cols, base))
 
 
 def props_json(columns: dict[str, list], n: int) -> list[str]:
@@ -244,7 +244,8 @@ def _encode(values: list) -> list[str]:
     return [json.dumps(v, default=str) for v in values]
 
 
-def _galaxy(row: tuple, cols: Columns, base: Path) -> Galaxy:
+def catalog_galaxy(row: tuple, cols: Columns, base: Path) -> Galaxy:
+    """The galaxy of one catalog row (id, ra, dec, file, props JSON); BadInput if it cannot be."""
     source_id, ra, dec, file, props = row
     if not source_id:
         raise BadInput(Code.MISSING_ID, f"the id column {cols.id!r} is empty")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from galdb.ingest.copy_text import CopyLine
 from galdb.ingest.limits import MAX_ID_LENGTH
 from galdb.ingest.records import BadInput, Candidate, Code, Galaxy, Rejected, is_storable, storable
 from galdb.ingest.runs import add_counts
@@ -160,7 +161,7 @@ class Loader:
             and is_storable(c.source_id)
         ]
         stored = self._stored(ids) if ids else {}
-        galaxies: list[Galaxy] = []
+        galaxies: list[Galaxy | CopyLine] = []
         rejected: list[Rejected] = []
         present = 0
         seen: set[str] = set()
@@ -221,19 +222,24 @@ class Loader:
         room = KEEP_PROBLEMS - len(self.counts.problems)
         self.counts.problems.extend(rejected[: max(room, 0)])
 
-    def _copy_galaxies(self, galaxies: list[Galaxy], rejected: list[Rejected]) -> int:
+    def _copy_galaxies(self, galaxies: list[Galaxy | CopyLine], rejected: list[Rejected]) -> int:
         if not galaxies:
             return 0
         try:
             with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(COPY_GALAXIES) as cp:
+                # lines rendered by the reader process go in as one block of text
+                cp.write(b"".join(g.text for g in galaxies if isinstance(g, CopyLine)))
                 for g in galaxies:
-                    cp.write_row(galaxy_row(g, self.release_id, self.run_id))
+                    if not isinstance(g, CopyLine):
+                        cp.write_row(galaxy_row(g, self.release_id, self.run_id))
             return len(galaxies)
         except psycopg.Error:
             # One bad row fails the whole COPY; keep the good ones by inserting one at a time.
             return self._insert_one_by_one(galaxies, rejected)
 
-    def _insert_one_by_one(self, galaxies: list[Galaxy], rejected: list[Rejected]) -> int:
+    def _insert_one_by_one(
+        self, galaxies: list[Galaxy | CopyLine], rejected: list[Rejected]
+    ) -> int:
         sql = (
             f"INSERT INTO galdb.galaxies ({', '.join(GALAXY_COLUMNS)}) "
             f"VALUES ({', '.join(['%s'] * len(GALAXY_COLUMNS))})"
@@ -242,11 +248,15 @@ class Loader:
         for g in galaxies:
             try:
                 with self.conn.transaction():
-                    self.conn.execute(sql, galaxy_row(g, self.release_id, self.run_id))
+                    if isinstance(g, CopyLine):
+                        with self.conn.cursor() as cur, cur.copy(COPY_GALAXIES) as cp:
+                            cp.write(g.text)
+                    else:
+                        self.conn.execute(sql, galaxy_row(g, self.release_id, self.run_id))
                 inserted += 1
             except psycopg.Error as exc:
                 reason = (exc.diag.message_primary or str(exc)).strip()
-                source = g.pixels.uri if g.pixels else ""
+                source = g.pixels.uri if isinstance(g, Galaxy) and g.pixels else ""
                 rejected.append(Rejected(source, f"id {g.source_id}", Code.DB_REJECTED, reason))
         return inserted
 

@@ -110,7 +110,7 @@ class Candidate:
     source_id: str
     source: str  # the file this came from
     item: str | int  # where in that file: a row number, "index 7", "" for a whole file
-    load: Callable[[], Galaxy]
+    load: Callable[[], Galaxy]  # or a pre-rendered COPY line (galdb.ingest.copy_text.CopyLine)
 
     def where(self) -> str:
         """``item`` as quarantine shows it, e.g. ``row 12 (id J0012-0002)``; long ids are cut."""

@@ -26,6 +26,7 @@ from galdb.ingest.catalog import TABLE_SUFFIXES, Columns, catalog_candidates
 from galdb.ingest.csv_chunks import check_encoding
 from galdb.ingest.cutouts import directory_candidates, file_candidate, is_fits
 from galdb.ingest.legacysurvey import LegacySurveyOptions, legacysurvey_candidates
+from galdb.ingest.reader_process import CatalogJob
 from galdb.ingest.records import FILE_CODES, Candidate, Code, Rejected
 from galdb.ingest.runs import sha256_file
 from galdb.ingest.walk import summarize
@@ -46,6 +47,8 @@ class Source:
     options: dict = field(default_factory=dict)  # every setting that changes the result
     # Quarantine codes that do not make a rerun skip: problems of files the checksum misses.
     retry_codes: frozenset[Code] = FILE_CODES
+    # For a catalog: what a reader process needs (release id, run id, batch rows -> job).
+    reader_job: Callable[[int, int, int], CatalogJob] | None = None
 
     def settings(self) -> dict:
         """The format and options, as JSON-ready values (stored in ``ingest_runs.options``)."""
@@ -147,6 +150,9 @@ def open_source(
             None,
             lambda: catalog_candidates(table, columns, base, encoding),
             {**options, "image_dir": str(base), "encoding": encoding},
+            reader_job=lambda release_id, run_id, batch_rows: CatalogJob(
+                table, columns, base, encoding, release_id, run_id, batch_rows
+            ),
         )
     if not path.is_dir():
         return Source(

@@ -1,10 +1,13 @@
 """Batch embedding: every galaxy lacking a vector for a model, streamed through the model.
 
 DataLoader workers each read a shard of the galaxies (``galaxy_id % workers``) page by page
-from PostgreSQL, read the pixels from the survey files and preprocess them; the main process
-runs the model in inference mode and writes the vectors with binary COPY, one transaction per
-batch. Memory is bounded by pages and batches, not by the release; a killed run loses at most
-one batch and the next run embeds exactly the galaxies still missing.
+from PostgreSQL, read the pixels from the survey files and preprocess them (with no workers,
+the DataLoader does this itself); the main process runs the model in inference mode and
+writes the vectors with binary COPY, one transaction per batch. The three overlap
+(:mod:`galdb.lvm.overlap`): a thread takes the DataLoader's batches ahead of the model and
+another writes the previous batch's vectors, so the forward pass does not wait for either.
+Memory is bounded by pages and a few batches, not by the release; a killed run loses at most
+the batches in flight and the next run embeds exactly the galaxies still missing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from galdb.errors import GaldbError
 from galdb.ingest.cutouts import inspect_cutout
 from galdb.ingest.records import BadInput
 from galdb.lvm import registry
+from galdb.lvm.overlap import reading, writing
 from galdb.lvm.pixels import PixelRef, parse_bands, pixel_columns, read_pixels
 from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.specs import LoadedModel
@@ -125,7 +129,11 @@ def count_missing(conn, record: registry.ModelRecord, release_id: int | None) ->
 def write_vectors(
     conn: psycopg.Connection, record: registry.ModelRecord, ids: list[int], vectors: np.ndarray
 ) -> None:
-    """COPY (binary) one batch of vectors into the model's partition and commit."""
+    """COPY (binary) one batch of vectors into the model's partition and commit.
+
+    Commits: each batch is complete on its own (its galaxies have vectors, no other rows are
+    touched), so a run stopped between batches leaves a consistent partition to resume from.
+    """
     with (
         conn.cursor() as cur,
         cur.copy(
@@ -148,8 +156,13 @@ def embed(
     batch_size: int = 64,
     workers: int = 2,
     progress: Progress | None = None,
+    overlap: bool = True,
 ) -> EmbedSummary:
-    """Embed every galaxy (of a release) that has no vector for ``loaded`` yet."""
+    """Embed every galaxy (of a release) that has no vector for ``loaded`` yet.
+
+    ``overlap=False`` reads, runs the model and writes in turn in this thread (the path before
+    :mod:`galdb.lvm.overlap`; ``bench_embed.py`` measures it as the reference).
+    """
     progress = progress or NoProgress()
     register_vector(conn)
     record = registry.register(conn, loaded)
@@ -173,14 +186,22 @@ def embed(
             collate_fn=collate,
             persistent_workers=False,
         )
-        with torch.inference_mode():
-            for ids, batch, failed in loader:
+
+        def store(ids: list[int], vectors: np.ndarray | None, done: int) -> None:
+            if ids:
+                write_vectors(conn, record, ids, vectors)
+            progress.advance(done)
+
+        # conn belongs to the writer thread until the with block has closed it
+        with reading(loader, overlap) as batches, writing(store, overlap) as writer:
+            for ids, batch, failed in batches:
                 summary.failed.extend(failed)
+                vectors = None
                 if ids:
-                    vectors = loaded.model(batch).float().numpy()
-                    write_vectors(conn, record, ids, vectors)
+                    with torch.inference_mode():
+                        vectors = loaded.model(batch).float().numpy()
                     summary.embedded += len(ids)
-                progress.advance(len(ids) + len(failed))
+                writer.submit(ids, vectors, len(ids) + len(failed))
         summary.seconds = time.perf_counter() - started
         summary.index_built = registry.ensure_index(conn, record)
     finally:

@@ -1,8 +1,10 @@
 """Embedding into pgvector and searching it, against a real PostgreSQL."""
 
+import dataclasses
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -241,3 +243,41 @@ def test_search_cli_table_grid_and_export(settings, embedded, tmp_path, capsys):
     assert main(["search", "-m", SPEC, "--image", str(path), "-k", "3"]) == 0
     assert "sim_11_0000004" in capsys.readouterr().out  # the file finds its own galaxy
     assert main(["search", "-m", SPEC, "--like", "x", "--ra", "1", "--dec", "2"]) == 1
+
+
+class FailsOnThirdBatch(torch.nn.Module):
+    """A real backbone that raises on its third forward pass (a model error mid-run)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("out of memory in the forward pass")
+        return self.model(x)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_error_mid_run_keeps_the_written_batches_and_frees_the_model(
+    settings, conn, embedded, workers
+):
+    _, _, out = embedded
+    release = f"embed-fail-{workers}"
+    ingest(conn, out, release, catalog=out / "catalog.csv")
+    rid = release_id_of(conn, release)
+    spec = f"timm:resnet10t-fail{workers}"
+    good = load_model("timm:resnet10t", input_size=32)
+    failing = dataclasses.replace(good, spec=spec, model=FailsOnThirdBatch(good.model))
+    url = database_url(settings)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        embed(conn, url, failing, release_id=rid, batch_size=8, workers=workers)
+    assert not [t for t in threading.enumerate() if t.name.startswith("galdb-")]
+    record = registry.lookup(conn, spec)
+    (written,) = conn.execute(f"SELECT count(*) FROM galdb.{record.partition}").fetchone()
+    assert written == 16  # the two batches before the failure, committed
+    # the model's lock is free: a rerun embeds exactly the rest
+    rerun = dataclasses.replace(good, spec=spec)
+    summary = embed(conn, url, rerun, release_id=rid, batch_size=8, workers=workers)
+    assert summary.embedded == 24
