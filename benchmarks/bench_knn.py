@@ -58,6 +58,7 @@ from _common import (
     verdict,
 )
 
+from galdb.datasets.vectors import latent_vectors
 from galdb.db.connect import connect, database_url
 from galdb.search.batch import nearest_many
 
@@ -104,20 +105,7 @@ def parse_args():
 
 def make_vectors(n: int, seed: int) -> np.ndarray:
     """n unit vectors (float32, float16-rounded) from the clustered low-dimension model."""
-    rng = np.random.default_rng(seed)
-    design = np.random.default_rng(12345)  # same mixture and projection for base and queries
-    centres = design.normal(size=(CLUSTERS, LATENT)).astype(np.float32)
-    widths = design.uniform(0.3, 1.2, size=CLUSTERS).astype(np.float32)
-    weights = 1.0 / np.arange(1, CLUSTERS + 1) ** 1.1
-    project = (design.normal(size=(LATENT, DIM)) / np.sqrt(LATENT)).astype(np.float32)
-    out = np.empty((n, DIM), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        m = min(100_000, n - start)
-        c = rng.choice(CLUSTERS, size=m, p=weights / weights.sum())
-        z = centres[c] + widths[c, None] * rng.normal(size=(m, LATENT)).astype(np.float32)
-        x = z @ project + 0.02 * rng.normal(size=(m, DIM)).astype(np.float32)
-        out[start : start + m] = _unit(_unit(x).astype(np.float16).astype(np.float32))
-    return out
+    return latent_vectors(n, DIM, seed=seed, latent=LATENT, clusters=CLUSTERS)[0]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -289,12 +289,13 @@ def ensure_graph(
             "VALUES (%s, %s, %s, %s) RETURNING graph_id",
             (record.model_id, k, ef_search, n),
         ).fetchone()[0]
-    ensure_index(conn, record)
     conn.commit()
     fits = blocks.memory_bytes(n, record.embedding_dim, k) <= memory_limit
     if method == "blocks" or (method == "auto" and fits):
-        _build_blocks(conn, record, k, graph_id, n, workers, progress)
+        _build_blocks(conn, record, k, graph_id, n, workers, progress)  # no index needed
     else:
+        ensure_index(conn, record)
+        conn.commit()
         if progress is not None:
             progress.start(n, f"kNN graph k={k} of model {record.model_id}")
             progress.advance(_rows(conn, graph_id))
