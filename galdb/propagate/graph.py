@@ -334,7 +334,7 @@ def _build_blocks(conn, record: ModelRecord, k: int, graph_id: int, n: int, thre
     conn.commit()
     if progress is not None:
         progress.start(len(ids), f"{label}: neighbours by blocks")
-    found = blocks.knn_blocks(x, k, threads=max(1, threads), progress=progress)
+    found = blocks.knn_graph(x, k, threads=max(1, threads), progress=progress)
     del x
     neighbour_ids = np.where(found.neighbours >= 0, ids[found.neighbours], -1)
     if progress is not None:

@@ -4,7 +4,7 @@ against exact kNN and against the pgvector build, on a real PostgreSQL."""
 import numpy as np
 import pytest
 
-from galdb.datasets.vectors import clustered_vectors, store_vectors
+from galdb.datasets.vectors import clustered_vectors, latent_vectors, store_vectors
 from galdb.db.connect import database_url
 from galdb.propagate import blocks
 from galdb.propagate.graph import ensure_graph, read_edges
@@ -107,3 +107,19 @@ def test_auto_falls_back_to_pgvector_pages_over_the_memory_limit(settings, conn,
         "neighbours by blocks",
         "writing rows",
     ]
+
+
+def test_projected_search_keeps_recall_on_low_dimension_data():
+    vectors, _ = latent_vectors(4000, 128, seed=8, latent=8, clusters=30)
+    x = blocks.unit_half(vectors)
+    assert blocks.principal_axes(x).shape[1] < 128  # 8-d latent: projected
+    graph = blocks.knn_graph(x, 10, list_size=40, probe=24)
+    truth = exact(x, 10)
+    assert recall(graph.neighbours, truth) > 0.9
+    assert (np.diff(graph.similarities, axis=1) <= 0).all()
+    exact_sims = np.einsum(
+        "id,ijd->ij", x.astype(np.float32), x[graph.neighbours].astype(np.float32)
+    )
+    np.testing.assert_allclose(graph.similarities, exact_sims, rtol=1e-5, atol=1e-6)
+    isotropic = blocks.unit_half(np.random.default_rng(9).normal(size=(500, 64)))
+    assert blocks.principal_axes(isotropic).shape == (64, 64)  # nothing to project on
