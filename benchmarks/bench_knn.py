@@ -9,7 +9,7 @@ What is measured, all in one run on the same vectors and the same 1,000 held-out
   with 100 query vectors per statement) over 1, 2 and 4 connections in parallel
   (``--connections``);
 * pgvector binary-quantized: an HNSW index on ``binary_quantize(embedding)::bit(512)``
-  (Hamming), each query fetching ``--bq-overfetch`` candidates (40/100/200) by Hamming
+  (Hamming), each query fetching ``--bq-overfetch`` candidates (100/200/400/800) by Hamming
   distance and re-ranking them by the exact cosine distance on the stored halfvec; the same
   connection counts;
 * FAISS ``IndexHNSWFlat`` (inner product on normalised vectors, M=16, efConstruction=64):
@@ -64,8 +64,8 @@ from galdb.search.batch import nearest_many
 
 DIM, LATENT, CLUSTERS, K = 512, 32, 1_000, 10
 SPEC = "synthetic:knn-bench"
-EF_SEARCH = (40, 100, 200)
-FAISS_EF_SEARCH = (16, 24, 32, 48, 64, 100, 200)
+EF_SEARCH = (40, 100, 150, 200)
+FAISS_EF_SEARCH = (16, 32, 64, 100, 128, 150, 200)
 RECALL, TARGET_RATIO = 0.98, 0.5
 say = log
 
@@ -86,7 +86,7 @@ def parse_args():
         "--bq-overfetch",
         type=int,
         nargs="*",
-        default=[40, 100, 200],
+        default=[100, 200, 400, 800],
         help="candidates fetched by Hamming distance before the re-rank (none: skip)",
     )
     p.add_argument(
