@@ -98,10 +98,10 @@ def test_auto_falls_back_to_pgvector_pages_over_the_memory_limit(settings, conn,
             pass
 
     url, seen = database_url(settings), Described()
-    ensure_graph(conn, url, record, 5, memory_limit=1000, progress=seen)
+    ensure_graph(conn, url, record, 5, method="auto", memory_limit=1000, progress=seen)
     assert seen.descriptions == [f"kNN graph k=5 of model {record.model_id}"]
     seen = Described()
-    ensure_graph(conn, url, record, 5, rebuild=True, progress=seen)
+    ensure_graph(conn, url, record, 5, method="auto", rebuild=True, progress=seen)
     assert [d.split(": ")[-1] for d in seen.descriptions] == [
         "reading vectors",
         "neighbours by blocks",
