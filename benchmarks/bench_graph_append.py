@@ -10,7 +10,9 @@ Steps, all in one run against one fresh embedded server:
    second release), as an ingest + embed of a new release would leave them.
 3. **Timed**: ``ensure_graph`` again, which extends the graph in place (rows for the new
    galaxies, updates of the old rows they enter).
-4. **Timed**: ``ensure_graph(rebuild=True)`` on the same data: a full pgvector build.
+4. **Timed**: ``ensure_graph(rebuild=True)`` on the same data: a full build, by
+   ``--rebuild-method`` (default ``auto``: by blocks when they fit in memory, see
+   :mod:`galdb.propagate.graph`; ``pgvector`` for the HNSW queries).
 5. Recall@k of both graphs against exact kNN (numpy, brute force over all vectors) on
    ``--sample`` old galaxies and ``--sample`` new ones drawn at random, and the recall of
    both graphs combined in the proportion of old and new galaxies.
@@ -25,6 +27,7 @@ import time
 
 import numpy as np
 from _common import (
+    Figures,
     LogProgress,
     command_line,
     embedded_server,
@@ -54,6 +57,13 @@ def parse_args():
     p.add_argument("--spread", type=float, default=0.5, help="cluster width (default 0.5)")
     p.add_argument("--workers", type=int, default=2, help="ensure_graph workers (default 2)")
     p.add_argument("--sample", type=int, default=1000, help="old and new galaxies checked")
+    p.add_argument(
+        "--rebuild-method",
+        choices=("auto", "blocks", "pgvector"),
+        default="auto",
+        help="ensure_graph method of the first build and the rebuild (default auto: blocks "
+        "when they fit in memory)",
+    )
     return p.parse_args()
 
 
@@ -104,7 +114,13 @@ def run(args) -> dict:
             log(f"stored {args.n:,} x {args.dim} vectors, HNSW index in {out['index']:.1f} s")
             t = time.perf_counter()
             first = ensure_graph(
-                conn, url, record, args.k, workers=args.workers, progress=LogProgress("build")
+                conn,
+                url,
+                record,
+                args.k,
+                workers=args.workers,
+                method=args.rebuild_method,
+                progress=LogProgress("build"),
             )
             out["first"] = time.perf_counter() - t
             log(f"initial graph ({first.mode}) in {out['first']:.1f} s")
@@ -142,6 +158,7 @@ def run(args) -> dict:
                 args.k,
                 workers=args.workers,
                 rebuild=True,
+                method=args.rebuild_method,
                 progress=LogProgress("rebuild"),
             )
             out["rebuild"] = time.perf_counter() - t
@@ -159,7 +176,7 @@ def run(args) -> dict:
     return out
 
 
-def report(args, out: dict) -> None:
+def report(args, out: dict, figures: Figures) -> None:
     print(f"\n$ {command_line()}")
     print(
         f"{args.n:,} + {args.add:,} clustered {args.dim}-d vectors ({args.clusters} clusters, "
@@ -192,12 +209,29 @@ def report(args, out: dict) -> None:
         f"target: recall of the extended graph >= {TARGET_RECALL_RATIO} of the rebuilt one's: "
         f"{verdict(ok)} ({ratio:.4f})"
     )
+    size = f"{args.add:,} added to {args.n:,}"
+    figures.add(
+        f"graph extension, {size}",
+        out["extend"],
+        "s",
+        better="lower",
+        reference=out["rebuild"],
+        reference_name=f"full rebuild ({args.rebuild_method}), same data",
+    )
+    figures.add(
+        f"extended / rebuilt graph recall@{args.k}, {size}",
+        ratio,
+        "x",
+        target=TARGET_RECALL_RATIO,
+    )
     print(f"machine at the end: {machine()}")
 
 
 def main() -> None:
     args = parse_args()
-    report(args, run(args))
+    figures = Figures("bench_graph_append.py")
+    report(args, run(args), figures)
+    figures.write(args.json)
 
 
 if __name__ == "__main__":

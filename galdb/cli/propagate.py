@@ -1,11 +1,20 @@
 """``galdb propagate``: spread a task's labels to look-alike galaxies."""
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from galdb.cli.options import OptionalModel, Task
 from galdb.cli.output import RichProgress, console
+
+
+class GraphMethod(StrEnum):
+    """``ensure_graph``'s methods of a full build (see :mod:`galdb.propagate.graph`)."""
+
+    pgvector = "pgvector"
+    blocks = "blocks"
+    auto = "auto"
 
 
 def propagate_command(
@@ -20,6 +29,13 @@ def propagate_command(
     rebuild_graph: Annotated[
         bool, typer.Option(help="Rebuild the kNN graph even if it is up to date.")
     ] = False,
+    graph_method: Annotated[
+        GraphMethod,
+        typer.Option(
+            help="How a full graph build runs: HNSW queries (resumable), blocks (faster, "
+            "in memory, lower recall on big sets), or blocks when they fit in memory."
+        ),
+    ] = GraphMethod.pgvector,
 ) -> None:
     """Label spreading over the kNN graph of the LVM's embeddings.
 
@@ -46,6 +62,7 @@ def propagate_command(
             alpha=alpha,
             workers=workers,
             rebuild_graph=rebuild_graph,
+            graph_method=graph_method.value,
             progress=progress,
         )
     g = summary.graph

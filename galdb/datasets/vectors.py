@@ -37,6 +37,36 @@ def clustered_vectors(
     return out, cluster
 
 
+def latent_vectors(
+    n: int, dim: int, *, seed: int = 0, latent: int = 32, clusters: int = 1_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` unit vectors shaped like image embeddings, and each one's cluster.
+
+    A ``latent``-d ``z`` is drawn from a mixture of ``clusters`` Gaussians whose sizes follow
+    a Zipf-like law (weight ~ 1/rank^1.1) and whose widths vary from 0.3 to 1.2;
+    ``x = normalise(A @ z + noise)`` with a fixed random projection ``A`` and noise of sigma
+    0.02 per dimension: clustered, unevenly dense, near a low-dimension subspace. Rounded to
+    float16 (what ``halfvec`` stores) and re-normalised. The mixture and the projection do
+    not depend on ``seed``, so two seeds give a base and held-out queries of one distribution.
+    """
+    rng = np.random.default_rng(seed)
+    design = np.random.default_rng(12345)
+    centres = design.normal(size=(clusters, latent)).astype(np.float32)
+    widths = design.uniform(0.3, 1.2, size=clusters).astype(np.float32)
+    weights = 1.0 / np.arange(1, clusters + 1) ** 1.1
+    project = (design.normal(size=(latent, dim)) / np.sqrt(latent)).astype(np.float32)
+    out, cluster = np.empty((n, dim), dtype=np.float32), np.empty(n, np.int64)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        c = rng.choice(clusters, size=m, p=weights / weights.sum())
+        z = centres[c] + widths[c, None] * rng.normal(size=(m, latent)).astype(np.float32)
+        x = z @ project + 0.02 * rng.normal(size=(m, dim)).astype(np.float32)
+        x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16).astype(np.float32)
+        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        cluster[start : start + m] = c
+    return out, cluster
+
+
 def store_vectors(
     conn: psycopg.Connection,
     vectors: np.ndarray,

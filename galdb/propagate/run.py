@@ -23,7 +23,7 @@ from galdb.errors import GaldbError
 from galdb.labels.store import effective_labels
 from galdb.labels.tasks import Task
 from galdb.lvm.registry import ModelRecord
-from galdb.propagate.graph import Graph, ensure_graph, locate, read_edges
+from galdb.propagate.graph import Graph, Method, ensure_graph, locate, read_edges
 from galdb.propagate.spreading import knn_adjacency
 
 AUTHOR = "galdb propagate"
@@ -51,6 +51,7 @@ def propagate(
     alpha: float = 0.9,
     workers: int = 1,
     rebuild_graph: bool = False,
+    graph_method: Method = "pgvector",
     progress=None,
 ) -> PropagationSummary:
     """Spread the task's human and catalog labels over the model's kNN graph and store the
@@ -64,7 +65,14 @@ def propagate(
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     graph = ensure_graph(
-        conn, url, record, k, workers=workers, rebuild=rebuild_graph, progress=progress
+        conn,
+        url,
+        record,
+        k,
+        workers=workers,
+        rebuild=rebuild_graph,
+        method=graph_method,
+        progress=progress,
     )
     seconds["graph"] = time.perf_counter() - t
     t = time.perf_counter()

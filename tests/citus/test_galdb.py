@@ -30,8 +30,10 @@ from galdb.labels.tasks import create_task, get_task
 from galdb.lvm import registry
 from galdb.lvm.embed import embed
 from galdb.lvm.specs import load_model
+from galdb.propagate.graph import ensure_graph, read_edges
 from galdb.propagate.run import propagate
 from galdb.review.session import ReviewSession
+from galdb.search.batch import nearest_many
 from galdb.search.cone import cone_search
 from galdb.search.similar import search, stored_vector
 from galdb.sim import simulate_release
@@ -233,6 +235,40 @@ def test_knn_graph_is_exact_and_propagation_labels_the_clusters(settings, conn):
     assert len(labels) == 360 and np.mean([truth[s] == v for s, v in labels.items()]) > 0.95
     again = propagate(conn, database_url(settings), task, c.record, k=5)
     assert again.graph.mode == "reused"
+
+
+@pytest.mark.parametrize("method", ["blocks", "pgvector"])
+def test_knn_graph_build_methods_on_the_cluster(settings, conn, method):
+    """Both full-build methods (vectors read out and rows COPYed back; per-galaxy HNSW queries
+    through nearest_vectors) against exact kNN on the cluster."""
+    c = store_clusters(conn, f"citus-graph-{method}", 300, 16, 4, spread=0.5, seed=10)
+    url = database_url(settings)
+    graph = ensure_graph(conn, url, c.record, 5, workers=2, method=method, rebuild=True)
+    assert graph.mode == "built" and graph.n_embeddings == 300
+    edges = read_edges(conn, graph.graph_id)
+    np.testing.assert_array_equal(edges.node_ids, np.sort(c.ids))
+    x = c.vectors.astype(np.float16).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    truth = np.argsort(-sims, axis=1)[:, :5]
+    row = np.searchsorted(np.sort(c.ids), c.ids)  # row of c.vectors -> node index
+    found = np.empty((300, 5), np.int64)
+    found[row] = edges.targets.reshape(300, 5)
+    hits = sum(len(set(row[found[i]]) & set(row[truth[i]])) for i in range(300))
+    assert hits / (300 * 5) > 0.97
+
+
+def test_nearest_many_over_connections_equals_exact_on_the_cluster(settings, conn):
+    c = store_clusters(conn, "citus-many", 300, 16, 4, spread=0.5, seed=11)
+    ids, distances = nearest_many(
+        database_url(settings), c.record, c.vectors[:50], 5, connections=2, batch=8, ef_search=100
+    )
+    x = c.vectors.astype(np.float16).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    truth = c.ids[np.argsort(-(x[:50] @ x.T), axis=1)[:, :5]]
+    hits = sum(len(set(a) & set(b)) for a, b in zip(ids, truth, strict=True))
+    assert hits / (50 * 5) > 0.97 and (np.diff(distances, axis=1) >= 0).all()
 
 
 def test_the_demo_runs_on_the_cluster(settings, capsys):

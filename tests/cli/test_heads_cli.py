@@ -36,6 +36,11 @@ def test_classification_workflow(settings, sim_release, capsys):
     assert main(["propagate", "-t", task, "--k", "5", "-m", "timm:test_efficientnet"]) == 0
     # every galaxy is labelled by the catalog, so there is nothing to propagate to
     assert "0 propagated labels from 40 seeds" in capsys.readouterr().out
+    rebuilt = ["propagate", "-t", task, "--k", "5", "-m", "timm:test_efficientnet"]
+    assert main([*rebuilt, "--rebuild-graph", "--graph-method", "blocks"]) == 0
+    assert "k=5, built" in capsys.readouterr().out
+    assert main([*rebuilt, "--graph-method", "hnsw"]) != 0  # not a method
+    capsys.readouterr()
     assert main(["task", "list"]) == 0
     assert "morph_" in capsys.readouterr().out
 

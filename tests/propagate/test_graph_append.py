@@ -148,7 +148,8 @@ def test_interrupted_extension_continues_and_is_idempotent(
     spec = f"synthetic:{unique_release}"
     record, old_ids = store_vectors(conn, vectors[:n_old], unique_release, spec)
     url = database_url(settings)
-    graph_id = ensure_graph(conn, url, record, K).graph_id
+    # built by HNSW queries, so that the index exists before the new galaxies arrive
+    graph_id = ensure_graph(conn, url, record, K, method="pgvector").graph_id
     new_ids = add_batch(conn, vectors[n_old:], spec)
     monkeypatch.setattr(graph_module, "PAGE", 100)
     with pytest.raises(Interrupt):
@@ -166,7 +167,9 @@ def test_interrupted_extension_continues_and_is_idempotent(
     rows = rows_of(conn, graph_id)
     assert len(rows) == n_old + n_new
     check_rows(rows, set(new_ids.tolist()), K)
-    # re-running the updates for every new galaxy finds nothing left to do
+    # re-running the updates for every new galaxy (searched as the extension searched them)
+    # finds nothing left to do
+    conn.execute(f"SET hnsw.ef_search = {REACH * K + 1}")
     candidates = conn.execute(
         reverse_candidates_sql(record, REACH * K), {"new": new_ids.tolist()}
     ).fetchall()
