@@ -9,7 +9,9 @@ A row is ``method:arch[/patch]:data`` with method simclr, simsiam or masked (or 
 the random-init floor, no pretraining), a timm architecture (``/8``: a ViT built for the
 input size with 8-px patches) and data ``real`` (the -pre releases) or ``real+sims``. Each
 row pretrains with ``galdb lvm pretrain``'s library call for the same ``--cpu-minutes`` of
-this process's CPU time (all threads), embeds the -eval releases and reports the
+this process's CPU time (all threads), embeds the -eval releases' cutouts (preprocessed
+once, as `galdb embed` does, and kept in memory: the printed `galdb embed` + `galdb lvm
+probe` commands give the same up to half-precision storage) and reports the
 linear-probe AUC at 32, 100 and all labels (mean over ``--repeats`` label draws; macro
 one-vs-rest over GZ1's parent classes). GZ2 probes train on its train split and test on its
 validation split; rings and GZ1 use a stratified 80/20 split of the -eval release.
@@ -30,14 +32,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from _common import Figures, command_line, embedded_server, log, machine, parser
 
-from galdb.db.connect import connect, database_url
-from galdb.eval.probe import linear_probe, load_labelled
+from galdb.db.connect import connect
+from galdb.eval.probe import labelled_set, linear_probe
 from galdb.ingest import Columns, ingest
-from galdb.lvm import registry
-from galdb.lvm.embed import embed
+from galdb.lvm.pixels import PixelRef, pixel_columns, read_pixels
+from galdb.lvm.preprocess import Preprocessing, to_tensor
 from galdb.lvm.pretrain import PretrainConfig, pretrain
 from galdb.lvm.specs import load_model
 
@@ -206,16 +209,54 @@ def pretrained(conn, row: Row, cfg: PretrainConfig, out: Path) -> dict:
     return torch.load(out, map_location="cpu", weights_only=True)["meta"]
 
 
-def probe(conn, url: str, loaded, repeats: int) -> dict[str, tuple[float, float, float]]:
-    """Embed the -eval releases; AUC at 32 / 100 / all labels on each."""
-    ids = dict(conn.execute("SELECT name, release_id FROM galdb.releases").fetchall())
+@dataclass
+class EvalImages:
+    """One -eval release preprocessed once (every row uses the same preprocessing)."""
+
+    images: torch.Tensor  # (N, C, S, S) float16, normalised
+    labels: np.ndarray
+    ids: np.ndarray
+    splits: np.ndarray | None
+
+
+def eval_images(conn, home: Path, prep: Preprocessing) -> dict[str, EvalImages]:
+    """The -eval releases' labelled cutouts as model inputs, cached under ``home``: decoding
+    the JPEGs again for every row would cost more CPU than a row's probe."""
+    cache = home / f"eval-images-{prep.input_size}px-crop{prep.crop_fraction}.pt"
+    if cache.exists():
+        return {k: EvalImages(**v) for k, v in torch.load(cache, weights_only=False).items()}
+    out = {}
+    for real in SETS:
+        rows = conn.execute(
+            f"SELECT galaxy_id, props->>%s, props->>%s, {pixel_columns()} FROM galdb.catalog "
+            "WHERE release = %s AND props ? %s ORDER BY galaxy_id",
+            (real.label, real.split or "", f"{real.name}-eval", real.label),
+        ).fetchall()
+        refs = [PixelRef.from_row(r[3:]) for r in rows]
+        images = torch.stack([to_tensor(read_pixels(ref), ref.bands, prep) for ref in refs])
+        out[real.name] = EvalImages(
+            images.half(),
+            np.array([r[1] for r in rows]),
+            np.array([r[0] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows]) if real.split else None,
+        )
+        log(f"preprocessed {len(rows)} {real.name}-eval cutouts")
+    torch.save({k: vars(v) for k, v in out.items()}, cache)
+    return out
+
+
+def probe(loaded, evals: dict[str, EvalImages], repeats: int) -> dict[str, tuple]:
+    """Embed the -eval images with the frozen backbone; AUC at 32 / 100 / all labels."""
+    model = loaded.model.eval()
     results = {}
     for real in SETS:
-        summary = embed(conn, url, loaded, release_id=ids[f"{real.name}-eval"], workers=0)
-        record = registry.lookup(conn, str(summary.model_id))
+        e = evals[real.name]
+        with torch.inference_mode():
+            vectors = torch.cat(
+                [model(e.images[i : i + 256].float()) for i in range(0, len(e.images), 256)]
+            )
         test = "validation" if real.split else None
-        data = load_labelled(conn, record, f"{real.name}-eval", real.label, real.split,
-                             "train", test)  # fmt: skip
+        data = labelled_set(vectors.float().numpy(), e.labels, e.ids, e.splits, "train", test)
         aucs = [linear_probe(data, n, repeats).auc_mean for n in (32, 100, None)]
         results[real.name] = (*aucs, int(data.train.sum()), int((~data.train).sum()))
     return results
@@ -229,7 +270,7 @@ def main() -> None:
     p.add_argument("--pretrain-share", type=float, default=0.5)
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads while pretraining")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     if args.home is None:
@@ -239,7 +280,10 @@ def main() -> None:
     table, figures = [], Figures("eval_recipes")
     with embedded_server(args.home, keep=True) as settings, connect(settings) as conn:
         ensure_data(conn, args.home, args.pretrain_share, sims)
-        url = database_url(settings)
+        prep = Preprocessing(
+            input_size=args.input_size, crop_fraction=PretrainConfig().crop_fraction
+        )
+        evals = eval_images(conn, args.home, prep)
         for row in rows:
             out = args.home / "recipes" / f"{row.name}-{args.cpu_minutes:g}cpumin.pt"
             if row.method == "random":
@@ -251,7 +295,9 @@ def main() -> None:
                 meta = pretrained(conn, row, cfg, out)
                 loaded = load_model(f"checkpoint:{out}")
             t = time.perf_counter()
-            results = probe(conn, url, loaded, args.repeats)
+            if loaded.preprocessing != prep:
+                raise SystemExit(f"{out}: preprocessing {loaded.preprocessing} is not {prep}")
+            results = probe(loaded, evals, args.repeats)
             log(f"{row.label()}: embedded and probed in {time.perf_counter() - t:.0f} s")
             for name, (a32, a100, aall, n_train, n_test) in results.items():
                 log(f"  {name}: AUC@32 {a32:.3f} @100 {a100:.3f} @all {aall:.3f} "
