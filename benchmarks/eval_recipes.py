@@ -7,7 +7,8 @@ the home also gets N GalSim cutouts (``galdb simulate``) as release ``sims``.
 
 A row is ``method:arch[/patch]:data`` with method simclr, simsiam or masked (or ``random``:
 the random-init floor, no pretraining), a timm architecture (``/8``: a ViT built for the
-input size with 8-px patches) and data ``real`` (the -pre releases) or ``real+sims``. Each
+input size with 8-px patches) and data ``real`` (the -pre releases) or ``real+sims[-NAME]``
+(and the simulated release of that name). Each
 row pretrains with ``galdb lvm pretrain``'s library call for the same ``--cpu-minutes`` of
 this process's CPU time (all threads), embeds the -eval releases' cutouts (preprocessed
 once, as `galdb embed` does, and kept in memory: the printed `galdb embed` + `galdb lvm
@@ -83,8 +84,8 @@ class Row:
     def parse(cls, text: str) -> Row:
         method, arch, data = text.split(":")
         arch, _, patch = arch.partition("/")
-        if data not in ("real", "real+sims"):
-            raise SystemExit(f"row {text!r}: data must be real or real+sims")
+        if data != "real" and not data.startswith("real+sims"):
+            raise SystemExit(f"row {text!r}: data must be real or real+sims[-NAME]")
         return cls(method, arch, int(patch) if patch else None, data)
 
     @property
@@ -124,7 +125,7 @@ def write_halves(real: RealSet, out: Path, share: float) -> dict[str, Path]:
     return paths
 
 
-def ensure_data(conn, home: Path, share: float, sims: int) -> None:
+def ensure_data(conn, home: Path, share: float, sims: dict[str, Path], n_sims: int) -> None:
     have = {r[0] for r in conn.execute("SELECT name FROM galdb.releases")}
     for real in SETS:
         for release, path in write_halves(real, home / "splits", share).items():
@@ -133,19 +134,21 @@ def ensure_data(conn, home: Path, share: float, sims: int) -> None:
                            columns=Columns(id=real.id_column))  # fmt: skip
                 conn.commit()
                 log(f"ingested {release}: {s.inserted} galaxies, {s.quarantined} quarantined")
-    if sims and "sims" not in have:
-        from galdb.sim import simulate_release
-
-        out = home / "sims"
+    for release, out in sims.items():
+        if release in have:
+            continue
         t = time.perf_counter()
-        simulate_release(out, sims, seed=11, size=64)
-        s = ingest(conn, out, "sims", catalog=out / "catalog.csv", survey="galsim")
+        if not (out / "catalog.csv").exists():  # written last: its presence means complete
+            from galdb.sim import simulate_release
+
+            simulate_release(out, n_sims, seed=11, size=64)
+        s = ingest(conn, out, release, catalog=out / "catalog.csv", survey="galsim")
         conn.commit()
-        log(f"simulated and ingested {s.inserted} sims in {time.perf_counter() - t:.0f} s")
+        log(f"{release}: {s.inserted} sims from {out} in {time.perf_counter() - t:.0f} s")
 
 
 def pretrain_releases(row: Row) -> tuple[str, ...]:
-    sims = ("sims",) if row.data == "real+sims" else ()
+    sims = (row.data.split("+")[1],) if "+" in row.data else ()
     return (*(f"{r.name}-pre" for r in SETS), *sims)
 
 
@@ -267,6 +270,12 @@ def main() -> None:
     p.add_argument("--rows", default=DEFAULT_ROWS, help="method:arch[/patch]:data, ...")
     p.add_argument("--cpu-minutes", type=float, default=6.0, help="pretraining CPU time per row")
     p.add_argument("--sims", type=int, default=2000, help="GalSim cutouts for real+sims rows")
+    p.add_argument(
+        "--sims-dir",
+        type=Path,
+        help="an already simulated release (`galdb simulate DIR`) for the real+sims rows "
+        "(default: HOME/<release>, simulated when missing)",
+    )
     p.add_argument("--pretrain-share", type=float, default=0.5)
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=128)
@@ -276,10 +285,14 @@ def main() -> None:
     if args.home is None:
         raise SystemExit("--home is needed (the ingested halves and checkpoints are reused)")
     rows = [Row.parse(r) for r in args.rows.split(",")]
-    sims = args.sims if any(r.data == "real+sims" for r in rows) else 0
+    sims = {
+        r.data.split("+")[1]: args.sims_dir or args.home / r.data.split("+")[1]
+        for r in rows
+        if "+" in r.data
+    }
     table, figures = [], Figures("eval_recipes")
     with embedded_server(args.home, keep=True) as settings, connect(settings) as conn:
-        ensure_data(conn, args.home, args.pretrain_share, sims)
+        ensure_data(conn, args.home, args.pretrain_share, sims, args.sims)
         prep = Preprocessing(
             input_size=args.input_size, crop_fraction=PretrainConfig().crop_fraction
         )
