@@ -163,6 +163,7 @@ def config(row: Row, args) -> PretrainConfig:
         minutes=10 * args.cpu_minutes,  # a wall cap far away: CPU time is the budget
         cpu_minutes=args.cpu_minutes,
         threads=args.threads,
+        seed=args.seed,
         releases=pretrain_releases(row),
         checkpoint_minutes=60,
     )
@@ -298,7 +299,8 @@ def main() -> None:
         )
         evals = eval_images(conn, args.home, prep)
         for row in rows:
-            out = args.home / "recipes" / f"{row.name}-{args.cpu_minutes:g}cpumin.pt"
+            seed = f"-seed{args.seed}" if args.seed else ""
+            out = args.home / "recipes" / f"{row.name}-{args.cpu_minutes:g}cpumin{seed}.pt"
             if row.method == "random":
                 cfg, meta = None, {"steps": 0, "cpu_seconds": 0.0, "seconds": 0.0}
                 loaded = load_model(f"timm:{row.arch}", input_size=args.input_size,
