@@ -15,15 +15,31 @@ app = typer.Typer(help="Pretrain and evaluate large vision models.", no_args_is_
 def pretrain_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint file to write.")],
-    arch: Annotated[str, typer.Option(help="timm architecture, e.g. resnet18, resnet10t.")] = (
-        "resnet18"
-    ),
+    arch: Annotated[
+        str,
+        typer.Option(
+            help="timm architecture, e.g. resnet10t, convnext_atto, vit_tiny_patch16_224."
+        ),
+    ] = "resnet18",
     method: Annotated[
-        str, typer.Option(help="simclr (negatives; large batches) or simsiam (small batches).")
+        str,
+        typer.Option(
+            help="simclr (negatives; large batches), simsiam (small batches) or masked "
+            "(SimMIM masked-pixel reconstruction)."
+        ),
     ] = "simclr",
     input_size: Annotated[int, typer.Option(min=16, help="Input side, pixels.")] = 64,
     crop: Annotated[float, typer.Option(help="Centre-crop fraction before resizing.")] = 0.6,
     minutes: Annotated[float, typer.Option(help="Time budget, all resumed runs together.")] = 30.0,
+    cpu_minutes: Annotated[
+        float | None,
+        typer.Option(help="CPU-time budget of this process (all threads), resumed runs together."),
+    ] = None,
+    patch_size: Annotated[
+        int | None, typer.Option(min=1, help="A ViT's patch side (it is built for --input-size).")
+    ] = None,
+    mask_ratio: Annotated[float, typer.Option(help="masked: fraction of squares blanked.")] = 0.6,
+    mask_patch: Annotated[int, typer.Option(min=1, help="masked: blanked square side, px.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Epoch cap.")] = 100,
     batch_size: Annotated[int, typer.Option(min=8)] = 128,
     release: Annotated[list[str] | None, typer.Option(help="Only these releases.")] = None,
@@ -41,6 +57,9 @@ def pretrain_command(
     checkpoint:OUT`) and OUT.state are written every --checkpoint-minutes, and --resume
     continues an interrupted run where it stopped. A GPU trains in bfloat16 mixed precision.
 
+    --cpu-minutes counts this process's CPU time, the equal-compute budget on a shared
+    machine (wall --minutes depend on the neighbours); whichever budget ends first stops it.
+
     Example: galdb lvm pretrain --arch resnet18 --method simsiam --minutes 30 --out ssl.pt
     (interrupted? the same command with --resume)
     """
@@ -53,6 +72,10 @@ def pretrain_command(
         input_size=input_size,
         crop_fraction=crop,
         minutes=minutes,
+        cpu_minutes=cpu_minutes,
+        patch_size=patch_size,
+        mask_ratio=mask_ratio,
+        mask_patch=mask_patch,
         epochs=epochs,
         batch_size=batch_size,
         releases=tuple(release or ()),
@@ -66,7 +89,8 @@ def pretrain_command(
     losses = f"; loss {s.losses[0]:.3f} -> {s.losses[-1]:.3f}" if s.losses else ""
     console.print(
         f"pretrained {arch} ({method}, {s.device}) on {s.images:,} cutouts: {s.epochs} epochs, "
-        f"{s.steps} steps in {s.seconds / 60:.1f} min{losses}; wrote {s.checkpoint}"
+        f"{s.steps} steps in {s.seconds / 60:.1f} min ({s.cpu_seconds / 60:.1f} CPU-min)"
+        f"{losses}; wrote {s.checkpoint}"
     )
 
 

@@ -64,16 +64,31 @@ def load_labelled(
     vectors = np.stack([r[0].to_numpy() for r in rows]).astype(np.float32)
     labels = np.array([r[1] for r in rows])
     ids = np.array([r[3] for r in rows], dtype=np.int64)
-    if split:
-        train = np.array([r[2] == train_value for r in rows])
+    splits = np.array([r[2] for r in rows]) if split else None
+    return labelled_set(vectors, labels, ids, splits, train_value, test_value, seed)
+
+
+def labelled_set(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    splits: np.ndarray | None = None,
+    train_value: str = "train",
+    test_value: str | None = None,
+    seed: int = 0,
+) -> LabelledSet:
+    """Train rows are those whose ``splits`` value is ``train_value`` (test rows: the others,
+    or only ``test_value`` ones); without ``splits`` a stratified 80/20 split (``seed``)."""
+    if splits is not None:
+        train = splits == train_value
         if test_value is not None:
-            keep = train | np.array([r[2] == test_value for r in rows])
+            keep = train | (splits == test_value)
             vectors, labels, train, ids = vectors[keep], labels[keep], train[keep], ids[keep]
     else:
         idx_train, _ = train_test_split(
-            np.arange(len(rows)), test_size=0.2, random_state=seed, stratify=labels
+            np.arange(len(labels)), test_size=0.2, random_state=seed, stratify=labels
         )
-        train = np.zeros(len(rows), bool)
+        train = np.zeros(len(labels), bool)
         train[idx_train] = True
     return LabelledSet(vectors, labels, train, sorted(set(labels)), ids)
 

@@ -13,8 +13,13 @@ batch, optionally in DataLoader workers): only the references are held. A run ch
 every ``checkpoint_minutes`` (the embed-ready ``out`` and, beside it, ``out.state`` with the
 optimizer, the random state and the position in the epoch) and resumes from ``out.state``
 (``resume=True``) at the step it reached, so an interrupted run ends where an uninterrupted
-one would. On a GPU it trains in bfloat16 autocast. Loss, seconds and images per second of
-each epoch go into the checkpoint's metadata (``epoch_log``).
+one would. On a GPU it trains in bfloat16 autocast.
+
+Budgets: ``epochs``, wall ``minutes`` and ``cpu_minutes`` (this process's CPU time, all its
+threads, ``time.process_time()``; DataLoader worker processes are not counted). CPU time is
+the equal-compute budget on a shared machine, where wall minutes depend on the neighbours.
+Loss, wall and CPU seconds and images per second of each epoch go into the checkpoint's
+metadata (``epoch_log``).
 """
 
 from __future__ import annotations
@@ -37,9 +42,17 @@ from galdb.lvm.preprocess import Preprocessing, crop_resize, normalise, to_unit
 from galdb.lvm.specs import atomic_save, save_checkpoint
 from galdb.progress import NoProgress, Progress
 
-METHODS = ("simclr", "simsiam")
+METHODS = ("simclr", "simsiam", "masked")
 # Fields that may differ when a run resumes: budgets and where it runs, not what it learns.
-RESUMABLE_CHANGES = {"epochs", "minutes", "threads", "device", "workers", "checkpoint_minutes"}
+RESUMABLE_CHANGES = {
+    "epochs",
+    "minutes",
+    "cpu_minutes",
+    "threads",
+    "device",
+    "workers",
+    "checkpoint_minutes",
+}
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,14 @@ class PretrainConfig:
     batch_size: int = 128
     epochs: int = 100
     minutes: float = 30.0  # training time over all resumed sessions together
+    cpu_minutes: float | None = None  # this process's CPU time, all resumed sessions together
     lr: float = 2e-3
     weight_decay: float = 1e-4
     temperature: float = 0.2
     projection_dim: int = 128
+    patch_size: int | None = None  # a ViT's patch side (built for input_size); None: timm's
+    mask_ratio: float = 0.6  # masked: fraction of the mask patches blanked
+    mask_patch: int = 8  # masked: side of a blanked square, pixels
     max_images: int = 200_000
     seed: int = 0
     threads: int | None = None
@@ -71,6 +88,15 @@ class PretrainConfig:
             raise GaldbError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise GaldbError(f"unknown device {self.device!r}: use auto, cpu or cuda")
+        if self.cpu_minutes is not None and self.cpu_minutes <= 0:
+            raise GaldbError(f"cpu_minutes must be positive, not {self.cpu_minutes}")
+        if self.method == "masked":
+            if not 0 < self.mask_ratio < 1:
+                raise GaldbError(f"mask_ratio must be in (0, 1), not {self.mask_ratio}")
+            if self.mask_patch < 1 or self.input_size % self.mask_patch:
+                raise GaldbError(
+                    f"mask_patch {self.mask_patch} must divide input_size {self.input_size}"
+                )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "augment": asdict(self.augment), "releases": list(self.releases)}
@@ -84,6 +110,7 @@ class PretrainSummary:
     steps: int
     seconds: float
     losses: list[float]
+    cpu_seconds: float = 0.0
     device: str = "cpu"
     resumed_at_step: int = 0
     complete: bool = True
@@ -150,12 +177,38 @@ def _mlp(width: int, hidden: int, out: int, *, bn_last: bool) -> torch.nn.Sequen
     return torch.nn.Sequential(*layers, *([torch.nn.BatchNorm1d(out)] if bn_last else []))
 
 
+def backbone_kwargs(arch: str, input_size: int, patch_size: int | None = None) -> dict:
+    """The ``timm.create_model`` arguments beyond the name that a backbone needs at
+    ``input_size``: none for a CNN; ``img_size`` (and ``patch_size`` when given) for a model
+    with a fixed patch grid (a ViT). Recorded in the checkpoint so that it loads again."""
+    if patch_size is not None:
+        return {"img_size": input_size, "patch_size": patch_size}
+    probe = timm.create_model(arch, pretrained=False, num_classes=0)
+    grid = getattr(getattr(probe, "patch_embed", None), "img_size", None)
+    if grid is not None and tuple(grid) != (input_size, input_size):
+        return {"img_size": input_size}
+    return {}
+
+
+def create_backbone(cfg: PretrainConfig) -> torch.nn.Module:
+    """The timm backbone (no classifier: its output is the pooled embedding)."""
+    kwargs = backbone_kwargs(cfg.arch, cfg.input_size, cfg.patch_size)
+    try:
+        model = timm.create_model(cfg.arch, pretrained=False, num_classes=0, **kwargs)
+    except TypeError as exc:
+        raise GaldbError(f"timm cannot build {cfg.arch!r} with {kwargs}: {exc}") from exc
+    model.galdb_kwargs = kwargs
+    return model
+
+
 class SimCLR(torch.nn.Module):
     """Backbone plus the projection head used only during pretraining."""
 
-    def __init__(self, arch: str, projection_dim: int, temperature: float = 0.2):
+    n_views = 2
+
+    def __init__(self, backbone: torch.nn.Module, projection_dim: int, temperature: float = 0.2):
         super().__init__()
-        self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
+        self.backbone = backbone
         width = self.backbone.num_features
         self.head = torch.nn.Sequential(
             torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, projection_dim)
@@ -165,26 +218,81 @@ class SimCLR(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.head(self.backbone(x)), dim=1)
 
-    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+    def loss(self, views: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        v1, v2 = views
         return nt_xent(self(v1).float(), self(v2).float(), self.temperature)
 
 
 class SimSiam(torch.nn.Module):
     """Backbone, projector and predictor; the loss needs no negatives (small batches)."""
 
-    def __init__(self, arch: str, projection_dim: int):
+    n_views = 2
+
+    def __init__(self, backbone: torch.nn.Module, projection_dim: int):
         super().__init__()
-        self.backbone = timm.create_model(arch, pretrained=False, num_classes=0)
+        self.backbone = backbone
         width = self.backbone.num_features
         self.head = _mlp(width, width, projection_dim, bn_last=True)
         self.predictor = _mlp(
             projection_dim, max(projection_dim // 2, 16), projection_dim, bn_last=False
         )
 
-    def loss(self, v1: torch.Tensor, v2: torch.Tensor) -> torch.Tensor:
+    def loss(self, views: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        v1, v2 = views
         z1, z2 = self.head(self.backbone(v1)), self.head(self.backbone(v2))
         p1, p2 = self.predictor(z1), self.predictor(z2)
         return simsiam_loss(p1.float(), z2.float(), p2.float(), z1.float())
+
+
+class MaskedReconstruction(torch.nn.Module):
+    """SimMIM: blank random squares of the input, predict their pixels from the last feature
+    map with a 1x1 convolution and a pixel shuffle (the light decoder), L1 on the blanked
+    pixels. Blanked pixels are set to 0, the dataset mean after normalisation."""
+
+    n_views = 1
+
+    def __init__(
+        self, backbone: torch.nn.Module, input_size: int, mask_ratio: float, mask_patch: int
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.input_size, self.mask_ratio, self.mask_patch = input_size, mask_ratio, mask_patch
+        was_training = backbone.training
+        backbone.eval()
+        with torch.no_grad():
+            fmap = self.feature_map(torch.zeros(1, 3, input_size, input_size))
+        backbone.train(was_training)
+        self.stride = math.ceil(input_size / fmap.shape[-1])
+        self.decoder = torch.nn.Sequential(
+            torch.nn.Conv2d(fmap.shape[1], 3 * self.stride**2, kernel_size=1),
+            torch.nn.PixelShuffle(self.stride),
+        )
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) from the backbone's last stage; a ViT's patch tokens laid on the grid."""
+        f = self.backbone.forward_features(x)
+        if f.ndim == 3:  # tokens (B, N, D): drop class/register tokens, square grid
+            f = f[:, getattr(self.backbone, "num_prefix_tokens", 0) :]
+            side = math.isqrt(f.shape[1])
+            f = f.transpose(1, 2).reshape(f.shape[0], f.shape[2], side, side)
+        return f
+
+    def mask(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """(B, 1, S, S) with 1 on the blanked pixels: ``mask_ratio`` of the squares, drawn
+        from ``gen`` (so a resumed run blanks the same squares)."""
+        side = self.input_size // self.mask_patch
+        n, k = side * side, round(self.mask_ratio * side * side)
+        ranks = torch.rand(batch, n, generator=gen).argsort(1).argsort(1)
+        squares = (ranks < k).float().reshape(batch, 1, side, side)
+        return squares.repeat_interleave(self.mask_patch, 2).repeat_interleave(self.mask_patch, 3)
+
+    def loss(self, views: list[torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        (x,) = views
+        m = self.mask(x.shape[0], gen).to(x.device)
+        pred = self.decoder(self.feature_map(x * (1 - m))).float()
+        if pred.shape[-1] != x.shape[-1]:
+            pred = F.interpolate(pred, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return masked_l1(pred, x.float(), m)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -208,10 +316,18 @@ def simsiam_loss(p1, z2, p2, z1) -> torch.Tensor:
     )
 
 
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over the pixels where ``mask`` (B, 1, H, W) is 1, all channels."""
+    return ((pred - target).abs() * mask).sum() / (mask.sum() * target.shape[1]).clamp(min=1)
+
+
 def build(cfg: PretrainConfig) -> torch.nn.Module:
+    backbone = create_backbone(cfg)
     if cfg.method == "simsiam":
-        return SimSiam(cfg.arch, cfg.projection_dim)
-    return SimCLR(cfg.arch, cfg.projection_dim, cfg.temperature)
+        return SimSiam(backbone, cfg.projection_dim)
+    if cfg.method == "masked":
+        return MaskedReconstruction(backbone, cfg.input_size, cfg.mask_ratio, cfg.mask_patch)
+    return SimCLR(backbone, cfg.projection_dim, cfg.temperature)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -234,8 +350,8 @@ def augmented_view(
     return normalise(v, prep)
 
 
-def _views(batch_u8: torch.Tensor, cfg: PretrainConfig, prep: Preprocessing, gen):
-    return [augmented_view(batch_u8, cfg.augment, prep, gen) for _ in range(2)]
+def _views(batch_u8: torch.Tensor, n: int, cfg: PretrainConfig, prep: Preprocessing, gen):
+    return [augmented_view(batch_u8, cfg.augment, prep, gen) for _ in range(n)]
 
 
 def learning_rate(peak: float, done: float, warmup: float = 0.05) -> float:
@@ -254,8 +370,10 @@ class _State:
     step_in_epoch: int = 0
     steps: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     epoch_losses: list[float] = field(default_factory=list)  # the current epoch's so far
     epoch_seconds: float = 0.0
+    epoch_cpu_seconds: float = 0.0
     epoch_log: list[dict] = field(default_factory=list)
 
 
@@ -284,6 +402,7 @@ def _meta(cfg: PretrainConfig, images: int, state: _State, device, complete: boo
         "epochs": len(state.epoch_log),
         "steps": state.steps,
         "seconds": state.seconds,
+        "cpu_seconds": state.cpu_seconds,
         "device": str(device),
         "complete": complete,
         "loss_per_epoch": [e["loss"] for e in state.epoch_log],
@@ -294,7 +413,12 @@ def _meta(cfg: PretrainConfig, images: int, state: _State, device, complete: boo
 def _save(out: Path, cfg, prep, model, opt, gen, state: _State, images, device, complete):
     """The embed-ready checkpoint, then the resume state (each written atomically)."""
     save_checkpoint(
-        out, cfg.arch, model.backbone, prep, _meta(cfg, images, state, device, complete)
+        out,
+        cfg.arch,
+        model.backbone,
+        prep,
+        _meta(cfg, images, state, device, complete),
+        model_kwargs=model.backbone.galdb_kwargs,
     )
     payload = {
         "config": cfg.to_dict(),
@@ -315,7 +439,8 @@ def pretrain(
     resume: bool = False,
     stop_after_steps: int | None = None,
 ) -> PretrainSummary:
-    """Pretrain ``cfg.arch`` on the catalog's cutouts until ``cfg.epochs`` or ``cfg.minutes``.
+    """Pretrain ``cfg.arch`` on the catalog's cutouts until ``cfg.epochs``, ``cfg.minutes``
+    or ``cfg.cpu_minutes``.
 
     Writes ``out`` (for ``galdb embed --model checkpoint:OUT``) and ``out.state`` every
     ``cfg.checkpoint_minutes`` and at the end. ``resume`` continues from ``out.state``;
@@ -340,7 +465,7 @@ def pretrain(
     opt.load_state_dict(opt.state_dict())
     resumed_at = state.steps
     _train(model, opt, gen, stream, cfg, prep, state, device, progress, out, stop_after_steps)
-    complete = len(state.epoch_log) >= cfg.epochs or state.seconds >= 60 * cfg.minutes
+    complete = len(state.epoch_log) >= cfg.epochs or _over_budget(state, cfg)
     model.cpu()
     _save(out, cfg, prep, model, opt, gen, state, len(stream), device, complete)
     losses = [e["loss"] for e in state.epoch_log]
@@ -351,25 +476,37 @@ def pretrain(
         state.steps,
         state.seconds,
         losses,
+        state.cpu_seconds,
         str(device),
         resumed_at,
         complete,
     )
 
 
+def _over_budget(state: _State, cfg: PretrainConfig) -> bool:
+    return state.seconds >= 60 * cfg.minutes or (
+        cfg.cpu_minutes is not None and state.cpu_seconds >= 60 * cfg.cpu_minutes
+    )
+
+
+def _budget_used(state: _State, cfg: PretrainConfig, total_steps: int) -> float:
+    """The fraction of the run done, by whichever budget is nearest its end."""
+    cpu = state.cpu_seconds / (60 * cfg.cpu_minutes) if cfg.cpu_minutes else 0.0
+    return max(state.steps / total_steps, state.seconds / (60 * cfg.minutes), cpu)
+
+
 def _train(model, opt, gen, stream, cfg, prep, state: _State, device, progress, out, stop_after):
-    """Epochs until ``cfg.epochs`` or the time budget, checkpointing as it goes."""
+    """Epochs until ``cfg.epochs`` or a time budget, checkpointing as it goes."""
     batch = min(cfg.batch_size, len(stream))
     steps_per_epoch = len(stream) // batch
     total_steps = steps_per_epoch * cfg.epochs
-    budget = 60 * cfg.minutes
     amp = device.type == "cuda"
     progress.start(total_steps, f"pretrain {cfg.arch} ({cfg.method}, {device.type})")
     progress.advance(state.steps)
     model.train()
     session_steps = 0
     last_save = time.perf_counter()
-    while state.epoch < cfg.epochs and state.seconds < budget:
+    while state.epoch < cfg.epochs and not _over_budget(state, cfg):
         # the permutation depends on the epoch only, so a resumed epoch continues the same one
         order = torch.randperm(
             len(stream), generator=torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch)
@@ -380,27 +517,31 @@ def _train(model, opt, gen, stream, cfg, prep, state: _State, device, progress, 
             num_workers=cfg.workers,
             pin_memory=amp,
         )
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         for cutouts in loader:
-            v1, v2 = (v.to(device, non_blocking=True) for v in _views(cutouts, cfg, prep, gen))
-            done = max(state.steps / total_steps, state.seconds / budget)
+            views = [
+                v.to(device, non_blocking=True)
+                for v in _views(cutouts, model.n_views, cfg, prep, gen)
+            ]
             for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg.lr, done)
+                group["lr"] = learning_rate(cfg.lr, _budget_used(state, cfg, total_steps))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = model.loss(v1, v2)
+                loss = model.loss(views, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            now = time.perf_counter()
+            now, cpu_now = time.perf_counter(), time.process_time()
             state.seconds += now - tick
             state.epoch_seconds += now - tick
-            tick = now
+            state.cpu_seconds += cpu_now - cpu_tick
+            state.epoch_cpu_seconds += cpu_now - cpu_tick
+            tick, cpu_tick = now, cpu_now
             state.steps += 1
             state.step_in_epoch += 1
             session_steps += 1
             state.epoch_losses.append(loss.item())
             progress.advance(1)
-            stopping = state.seconds >= budget or (stop_after and session_steps >= stop_after)
+            stopping = _over_budget(state, cfg) or (stop_after and session_steps >= stop_after)
             if stopping:
                 break
             if now - last_save > 60 * cfg.checkpoint_minutes:
@@ -409,7 +550,8 @@ def _train(model, opt, gen, stream, cfg, prep, state: _State, device, progress, 
                 model.to(device)
                 opt.load_state_dict(opt.state_dict())
                 last_save = tick = time.perf_counter()
-        if state.step_in_epoch >= steps_per_epoch or state.seconds >= budget:
+                cpu_tick = time.process_time()
+        if state.step_in_epoch >= steps_per_epoch or _over_budget(state, cfg):
             _end_epoch(state, batch)
         if stop_after and session_steps >= stop_after:
             return
@@ -424,6 +566,7 @@ def _end_epoch(state: _State, batch: int) -> None:
                 "loss": float(np.mean(state.epoch_losses)),
                 "steps": n,
                 "seconds": round(state.epoch_seconds, 3),
+                "cpu_seconds": round(state.epoch_cpu_seconds, 3),
                 "images_per_second": round(n * batch / max(state.epoch_seconds, 1e-9), 2),
             }
         )
@@ -431,3 +574,4 @@ def _end_epoch(state: _State, batch: int) -> None:
     state.step_in_epoch = 0
     state.epoch_losses = []
     state.epoch_seconds = 0.0
+    state.epoch_cpu_seconds = 0.0

@@ -122,9 +122,18 @@ def _load_hub(spec: str, repo: str) -> LoadedModel:
 
 
 def save_checkpoint(
-    path: Path, arch: str, model: torch.nn.Module, prep: Preprocessing, meta: dict | None = None
+    path: Path,
+    arch: str,
+    model: torch.nn.Module,
+    prep: Preprocessing,
+    meta: dict | None = None,
+    *,
+    model_kwargs: dict | None = None,
 ) -> Path:
-    """Write a ``checkpoint:`` file: architecture, preprocessing and weights together."""
+    """Write a ``checkpoint:`` file: architecture, preprocessing and weights together.
+
+    ``model_kwargs`` are the further ``timm.create_model`` arguments the architecture was
+    built with (a ViT's ``img_size`` and ``patch_size``); loading passes them again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -132,6 +141,7 @@ def save_checkpoint(
         "arch": arch,
         "preprocessing": prep.to_dict(),
         "embedding_dim": int(model.num_features),
+        "model_kwargs": dict(model_kwargs or {}),
         "state_dict": model.state_dict(),
         "meta": meta or {},
     }
@@ -158,8 +168,14 @@ def load_checkpoint(path: Path, spec: str | None = None) -> LoadedModel:
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise GaldbError(f"{path} is not a galdb checkpoint (write one with galdb lvm pretrain)")
     prep = Preprocessing.from_dict(payload["preprocessing"])
+    kwargs = payload.get("model_kwargs", {})  # absent from checkpoints of CNNs written earlier
     model = timm.create_model(
-        payload["arch"], pretrained=False, num_classes=0, in_chans=len(prep.channels)
+        payload["arch"], pretrained=False, num_classes=0, in_chans=len(prep.channels), **kwargs
     )
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise GaldbError(
+            f"{path}: the weights do not fit {payload['arch']} built with {kwargs} ({exc})"
+        ) from exc
     return _finish(spec or f"checkpoint:{path}", payload["arch"], model, prep)

@@ -1,8 +1,12 @@
 """Galaxy light models for the simulator: one GalSim model per morphological class.
 
-A galaxy is a list of components (bulge, disk, spiral arms, knots, merging partner), each with
+A galaxy is a list of components (bulge, disk, spiral arms, knots, bar, ring, merging
+partner), each with
 its own shape and its own colour, so that red bulges sit in blue disks and a merger's two
-galaxies can differ in colour. Every component profile has unit flux and is already sheared,
+galaxies can differ in colour. Spirals and lenticulars sometimes have a bar (a flat,
+elongated n = 0.5 Sersic at any angle to the disk's major axis) and sometimes a ring (knots on
+a circle of 0.7-1.8 half-light radii, inclined with the disk); ``GalaxyModel.bar`` and
+``.ring`` say which. Every component profile has unit flux and is already sheared,
 rotated and shifted into place, in arcsec, with the galaxy centre at the origin; the simulator
 scales it by the component's flux in each band and convolves it with that band's PSF.
 
@@ -113,6 +117,8 @@ class GalaxyModel:
         ``(1 - q) / (1 + q)`` of the dominant component, ``q`` its projected axis ratio.
     position_angle_deg : float
         Major-axis position angle, degrees east of north, in [0, 180).
+    bar, ring : bool
+        Whether the disk has a bar, a ring.
     """
 
     morph_class: str
@@ -121,6 +127,8 @@ class GalaxyModel:
     half_light_radius_arcsec: float
     ellipticity: float
     position_angle_deg: float
+    bar: bool = False
+    ring: bool = False
 
     def mags(self) -> np.ndarray:
         """Total g, r, z AB magnitudes of all components together.
@@ -259,9 +267,12 @@ def _lenticular(rng: np.random.Generator) -> GalaxyModel:
         Component(bulge, _mags(_split(mag_r, bt), rng.uniform(0.8, 0.95), 0.5)),
         Component(disk, _mags(_split(mag_r, 1.0 - bt), rng.uniform(0.65, 0.8), 0.45)),
     )
+    comps, bar, ring = _bar_and_ring(rng, comps, 1, mag_r, hlr_disk, q_disk, pa, (0.25, 0.3))
     if bt >= 0.5:
-        return GalaxyModel("lenticular", comps, 4.0, hlr_bulge, _ellipticity(q_bulge), pa)
-    return GalaxyModel("lenticular", comps, 1.0, hlr_disk, _ellipticity(q_disk), pa)
+        return GalaxyModel(
+            "lenticular", comps, 4.0, hlr_bulge, _ellipticity(q_bulge), pa, bar, ring
+        )
+    return GalaxyModel("lenticular", comps, 1.0, hlr_disk, _ellipticity(q_disk), pa, bar, ring)
 
 
 def _arm_pattern(rng: np.random.Generator, hlr: float) -> galsim.GSObject:
@@ -299,6 +310,57 @@ def _spiral_arms(rng: np.random.Generator, hlr: float, q: float, pa: float) -> g
     return galsim.Convolve(_orient(knots, q, pa), galsim.Gaussian(sigma=0.15))
 
 
+def _bar(rng: np.random.Generator, hlr: float, q: float, pa: float) -> galsim.GSObject:
+    """A flat (n = 0.5), elongated bar of unit flux at any angle in the disk plane, then
+    inclined with the disk (axis ratio ``q``, major axis ``pa``)."""
+    length = hlr * rng.uniform(0.45, 0.9)
+    bar = galsim.Sersic(n=0.5, half_light_radius=length).shear(
+        q=rng.uniform(0.18, 0.35), beta=rng.uniform(0.0, 180.0) * galsim.degrees
+    )
+    return bar.shear(q=q, beta=(pa + 90.0) * galsim.degrees)
+
+
+def _ring(rng: np.random.Generator, hlr: float, q: float, pa: float) -> galsim.GSObject:
+    """A ring of unit flux: clumps on a circle of 0.7-1.8 half-light radii, inclined with
+    the disk."""
+    radius = hlr * rng.uniform(0.7, 1.8)
+    n = 28
+    phi = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False) + rng.uniform(0.0, 2.0 * np.pi)
+    weights = rng.uniform(0.5, 1.5, n)
+    width = radius * rng.uniform(0.08, 0.16)
+    clumps = [
+        galsim.Gaussian(sigma=float(width), flux=float(w)).shift(
+            float(radius * np.cos(a)), float(radius * np.sin(a))
+        )
+        for a, w in zip(phi, weights, strict=True)
+    ]
+    return _orient(galsim.Sum(clumps).withFlux(1.0), q, pa)
+
+
+def _bar_and_ring(rng, comps, disk: int, mag_r, hlr, q, pa, chances: tuple[float, float]):
+    """Maybe add a bar and a ring (probabilities ``chances``), each carrying 8-20 % of the
+    galaxy's r-band light, taken from ``comps[disk]`` (dimmed at its own colours, to no less
+    than a fifth of its light); returns (components, bar, ring)."""
+    bar, ring = bool(rng.uniform() < chances[0]), bool(rng.uniform() < chances[1])
+    added, taken = [], 0.0
+    if bar:
+        f = rng.uniform(0.08, 0.2)
+        added.append(Component(_bar(rng, hlr, q, pa), _mags(_split(mag_r, f), 0.85, 0.48)))
+        taken += f
+    if ring:
+        f = rng.uniform(0.08, 0.2)
+        colours = (rng.uniform(0.35, 0.8), rng.uniform(0.25, 0.45))  # blue or old, per ring
+        added.append(Component(_ring(rng, hlr, q, pa), _mags(_split(mag_r, f), *colours)))
+        taken += f
+    if not added:
+        return comps, bar, ring
+    old = comps[disk]
+    keep = max(0.2, 1.0 - taken * mag_to_nanomaggies(mag_r) / mag_to_nanomaggies(old.mags[1]))
+    dimmed = Component(old.profile, tuple(float(m - 2.5 * np.log10(keep)) for m in old.mags))
+    comps = (*comps[:disk], dimmed, *comps[disk + 1 :])
+    return (*comps, *added), bar, ring
+
+
 def _spiral(rng: np.random.Generator) -> GalaxyModel:
     """Blue exponential disk with a small red bulge, log-spiral arms and star-forming knots."""
     mag_r, pa = _mag_r(rng), rng.uniform(0.0, 180.0)
@@ -319,7 +381,8 @@ def _spiral(rng: np.random.Generator) -> GalaxyModel:
         Component(_orient(galsim.DeVaucouleurs(half_light_radius=0.2 * hlr), 0.9, pa),
                   _mags(_split(mag_r, f_bulge), 0.85, 0.5)),
     )  # fmt: skip
-    return GalaxyModel("spiral", comps, 1.0, hlr, _ellipticity(q), pa)
+    comps, bar, ring = _bar_and_ring(rng, comps, 0, mag_r, hlr, q, pa, (0.4, 0.25))
+    return GalaxyModel("spiral", comps, 1.0, hlr, _ellipticity(q), pa, bar, ring)
 
 
 def _edge_on(rng: np.random.Generator) -> GalaxyModel:

@@ -57,6 +57,7 @@ MIN_SIZE = 16
 CATALOG_COLUMNS = (
     "source_id", "ra", "dec", "file", "morph_class", "sersic_n", "half_light_radius_arcsec",
     "ellipticity", "position_angle_deg", "mag_g", "mag_r", "mag_z", "psf_fwhm_r_arcsec",
+    "bar", "ring",
 )  # fmt: skip
 # Tags that keep the per-galaxy, noise and class random streams independent of each other.
 _GALAXY_STREAM, _NOISE_STREAM, _CLASS_STREAM = 0x6A1A, 0x9015E, 0xC1A5
@@ -335,7 +336,8 @@ def catalog_row(galaxy: SimulatedGalaxy, rel_path: str) -> list:
     return [
         galaxy.source_id, galaxy.ra, galaxy.dec, rel_path, m.morph_class, float(m.sersic_n),
         round(float(m.half_light_radius_arcsec), 4), round(float(m.ellipticity), 4),
-        round(float(m.position_angle_deg), 3), *mags, galaxy.psf_fwhm[1],
+        round(float(m.position_angle_deg), 3), *mags, galaxy.psf_fwhm[1], int(m.bar),
+        int(m.ring),
     ]  # fmt: skip
 
 

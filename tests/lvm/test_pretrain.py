@@ -1,6 +1,7 @@
 """Pretraining: augmentations, the loss, the schedule, and a tiny end-to-end run."""
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,12 @@ from galdb.errors import GaldbError
 from galdb.ingest import ingest
 from galdb.lvm.augment import Augment
 from galdb.lvm.pretrain import (
+    MaskedReconstruction,
     PretrainConfig,
+    backbone_kwargs,
+    create_backbone,
     learning_rate,
+    masked_l1,
     nt_xent,
     pretrain,
     resolve_device,
@@ -117,7 +122,7 @@ def _cfg(release, **kw):
     return PretrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("method", ["simclr", "simsiam"])
+@pytest.mark.parametrize("method", ["simclr", "simsiam", "masked"])
 def test_interrupted_run_resumes_to_the_uninterrupted_weights(
     settings, sim_release, tmp_path, method
 ):
@@ -189,8 +194,100 @@ def test_cli_pretrain_stops_and_resumes(settings, sim_release, tmp_path, capsys)
     ]
     assert main([*args, "--epochs", "1", "--device", "cpu"]) == 0
     assert "simsiam, cpu" in capsys.readouterr().out and state_path(out).exists()
+    masked = tmp_path / "masked.pt"
+    masked_args = ["lvm", "pretrain", "--out", str(masked), "--method", "masked", "--arch"]
+    options = ["--input-size", "24", "--batch-size", "8", "--release", sim_release]
+    assert (
+        main([*masked_args, "resnet10t", *options, "--cpu-minutes", "0.002", "--mask-patch", "4"])
+        == 0
+    )
+    assert "(masked, cpu)" in capsys.readouterr().out
+    meta = torch.load(masked, weights_only=True)["meta"]
+    assert meta["config"]["cpu_minutes"] == 0.002 and meta["config"]["mask_patch"] == 4
     assert main([*args, "--epochs", "2", "--device", "auto", "--resume"]) == 0
     meta = torch.load(out, weights_only=True)["meta"]
     assert meta["epochs"] == 2 and meta["steps"] == 6 and meta["complete"]
     assert main([*args[:2], "--out", str(tmp_path / "x.pt"), "--device", "tpu"]) != 0
     assert "unknown device" in capsys.readouterr().err
+
+
+def test_masked_l1_counts_only_the_blanked_pixels():
+    target = torch.zeros(2, 3, 8, 8)
+    pred = torch.ones(2, 3, 8, 8)
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, :4] = 1
+    assert masked_l1(pred, target, mask).item() == pytest.approx(1.0)
+    pred[:, :, 4:] = 100.0  # errors outside the mask do not count
+    pred[:, :, :4] = 0.5
+    assert masked_l1(pred, target, mask).item() == pytest.approx(0.5)
+
+
+def test_mask_blanks_the_asked_share_of_squares_from_the_generator():
+    cfg = PretrainConfig(arch="resnet10t", method="masked", input_size=32, mask_patch=8)
+    model = MaskedReconstruction(create_backbone(cfg), 32, 0.6, 8)
+    a = model.mask(5, torch.Generator().manual_seed(1))
+    b = model.mask(5, torch.Generator().manual_seed(1))
+    assert a.shape == (5, 1, 32, 32) and torch.equal(a, b)
+    squares = a[:, 0, ::8, ::8]  # one value per 8x8 square
+    assert (squares.sum((1, 2)) == round(0.6 * 16)).all()
+    assert torch.equal(a, squares.repeat_interleave(8, 1).repeat_interleave(8, 2).unsqueeze(1))
+    assert not torch.equal(a[0], a[1])  # each image its own squares
+
+
+def test_masked_config_is_checked():
+    with pytest.raises(GaldbError, match="mask_patch 7 must divide input_size 64"):
+        PretrainConfig(method="masked", mask_patch=7)
+    with pytest.raises(GaldbError, match="mask_ratio"):
+        PretrainConfig(method="masked", mask_ratio=1.0)
+    with pytest.raises(GaldbError, match="cpu_minutes"):
+        PretrainConfig(cpu_minutes=0)
+
+
+def test_backbone_kwargs_size_a_vit_and_leave_a_cnn_alone():
+    assert backbone_kwargs("resnet10t", 64) == {}
+    assert backbone_kwargs("vit_tiny_patch16_224", 64) == {"img_size": 64}
+    assert backbone_kwargs("vit_tiny_patch16_224", 64, 8) == {"img_size": 64, "patch_size": 8}
+    with pytest.raises(GaldbError, match="cannot build 'resnet10t'"):
+        create_backbone(PretrainConfig(arch="resnet10t", patch_size=8))
+
+
+@pytest.mark.parametrize(
+    ("arch", "size", "patch"),
+    [("resnet10t", 24, None), ("convnext_atto", 32, None), ("vit_tiny_patch16_224", 32, 8)],
+)
+def test_masked_pretraining_lowers_its_loss_and_embeds(
+    settings, sim_release, tmp_path, arch, size, patch
+):
+    """Reconstruction loss falls over a tiny run on every backbone kind, and the checkpoint
+    (a ViT's img_size and patch_size included) loads and embeds at the trained size."""
+    cfg = _cfg(sim_release, method="masked", arch=arch, input_size=size, patch_size=patch, epochs=8)
+    with connect(settings) as conn:
+        s = pretrain(conn, cfg, tmp_path / "m.pt")
+    assert s.steps == 24 and all(math.isfinite(v) for v in s.losses)
+    assert s.losses[-1] < 0.9 * s.losses[0], s.losses
+    loaded = load_model(f"checkpoint:{tmp_path / 'm.pt'}")
+    assert loaded.arch == arch and loaded.preprocessing.input_size == size
+    with torch.inference_mode():
+        assert loaded.model(torch.rand(2, 3, size, size)).shape == (2, loaded.embedding_dim)
+    if patch:
+        assert torch.load(tmp_path / "m.pt", weights_only=True)["model_kwargs"] == {
+            "img_size": size,
+            "patch_size": patch,
+        }
+
+
+def test_cpu_minutes_budget_stops_the_run_and_is_logged(settings, sim_release, tmp_path):
+    """A CPU-time budget ends the run before the epochs do; CPU seconds go in the log."""
+    cfg = _cfg(sim_release, epochs=50, cpu_minutes=0.002)  # 0.12 CPU-seconds
+    with connect(settings) as conn:
+        s = pretrain(conn, cfg, tmp_path / "c.pt")
+    assert s.complete and 1 <= s.steps < 150 and s.cpu_seconds >= 0.12
+    meta = torch.load(tmp_path / "c.pt", weights_only=True)["meta"]
+    assert meta["cpu_seconds"] == pytest.approx(s.cpu_seconds)
+    assert sum(e["cpu_seconds"] for e in meta["epoch_log"]) == pytest.approx(
+        s.cpu_seconds, abs=0.01
+    )
+    # resuming with a larger CPU budget is allowed (a budget, not what is learnt)
+    with connect(settings) as conn:
+        more = pretrain(conn, replace(cfg, cpu_minutes=0.004), tmp_path / "c.pt", resume=True)
+    assert more.steps > s.steps and more.cpu_seconds >= 0.24

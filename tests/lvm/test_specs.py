@@ -47,6 +47,28 @@ def test_checkpoint_round_trip(tmp_path):
     assert load_model(f"checkpoint:{path}").weights_sha256 == back.weights_sha256
 
 
+def test_checkpoint_records_the_create_model_kwargs_of_a_vit(tmp_path):
+    """A ViT built for 32 px with 8-px patches loads again only with those arguments."""
+    import timm
+
+    kwargs = {"img_size": 32, "patch_size": 8}
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=0, **kwargs)
+    prep = Preprocessing(input_size=32)
+    path = save_checkpoint(
+        tmp_path / "vit.pt", "vit_tiny_patch16_224", vit, prep, model_kwargs=kwargs
+    )
+    back = load_checkpoint(path)
+    assert back.model.patch_embed.patch_size == (8, 8) and back.embedding_dim == 192
+    x = torch.rand(2, 3, 32, 32)
+    vit.eval()
+    with torch.inference_mode():
+        assert torch.allclose(vit(x), back.model(x), atol=1e-5)
+    # the same weights saved without the arguments: a clear error naming the file
+    save_checkpoint(tmp_path / "bad.pt", "vit_tiny_patch16_224", vit, prep)
+    with pytest.raises(GaldbError, match="bad.pt: the weights do not fit"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
 def test_not_a_checkpoint(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not torch")
     with pytest.raises(GaldbError, match="not a readable checkpoint"):

@@ -235,3 +235,46 @@ def test_bad_arguments_raise(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         simulate_release(tmp_path, **kwargs)
     assert not (tmp_path / "catalog.csv").exists()
+
+
+def test_bars_and_rings_only_on_disks_in_the_drawn_shares():
+    from galdb.sim.morphology import make_galaxy
+
+    rng = np.random.default_rng(7)
+    for cls in ("elliptical", "edge_on", "merger"):
+        assert not any((g.bar or g.ring) for g in (make_galaxy(cls, rng) for _ in range(20)))
+    spirals = [make_galaxy("spiral", rng) for _ in range(300)]
+    lenticulars = [make_galaxy("lenticular", rng) for _ in range(300)]
+    assert 0.3 < np.mean([g.bar for g in spirals]) < 0.5
+    assert 0.17 < np.mean([g.ring for g in spirals]) < 0.33
+    assert 0.17 < np.mean([g.bar for g in lenticulars]) < 0.33
+    assert 0.22 < np.mean([g.ring for g in lenticulars]) < 0.38
+    plain = next(g for g in spirals if not (g.bar or g.ring))
+    both = next(g for g in spirals if g.bar and g.ring)
+    assert len(both.components) == len(plain.components) + 2
+
+
+def test_bar_and_ring_take_their_light_from_the_disk_at_its_colours():
+    import galsim
+
+    from galdb.sim.morphology import Component, _bar_and_ring, mag_to_nanomaggies
+
+    disk = Component(galsim.Exponential(half_light_radius=2.0), (18.5, 18.0, 17.6))
+    bulge = Component(galsim.DeVaucouleurs(half_light_radius=0.4), (20.0, 19.1, 18.6))
+    total_r = float(mag_to_nanomaggies(18.0) + mag_to_nanomaggies(19.1))
+    mag_r = 22.5 - 2.5 * np.log10(total_r)
+    comps, bar, ring = _bar_and_ring(
+        np.random.default_rng(0), (bulge, disk), 1, mag_r, 2.0, 0.8, 30.0, (1.0, 1.0)
+    )
+    assert bar and ring and len(comps) == 4 and comps[0] == bulge
+    r_flux = sum(float(mag_to_nanomaggies(c.mags[1])) for c in comps)
+    assert r_flux == pytest.approx(total_r, rel=1e-9)  # light moved, none added
+    dimmed = comps[1].mags
+    assert dimmed[0] - dimmed[1] == pytest.approx(0.5) and dimmed[1] > 18.0
+
+
+def test_catalog_bar_and_ring_columns_match_the_model(release):
+    _, _, table = release
+    for row in table:
+        model = simulate_galaxy(SEED, int(row["source_id"].split("_")[-1]), size=SIZE).model
+        assert (row["bar"], row["ring"]) == (int(model.bar), int(model.ring))
