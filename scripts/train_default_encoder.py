@@ -103,11 +103,12 @@ def main() -> None:
     admin.init(settings)
     sims = args.home / f"sims-n{args.n}-seed{args.seed}-{args.size}px"
     printer = Printer()
+    sim_cpu = None  # None: the simulation of an earlier run was reused
     if not (sims / "catalog.csv").exists():
         printer.start(args.n, "simulate")
         simulate_release(sims, args.n, args.seed, size=args.size, progress=printer.advance)
-    sim_cpu = cpu_seconds() - cpu0
-    print(f"simulated {args.n} galaxies in {sims} ({sim_cpu / 60:.1f} CPU min)", flush=True)
+        sim_cpu = round(cpu_seconds() - cpu0, 1)
+    print(f"{args.n} simulated galaxies in {sims} (simulation CPU s: {sim_cpu})", flush=True)
 
     checkpoint = args.home / f"ssl-{args.augment}.pt"
     cfg = PretrainConfig(
@@ -151,7 +152,7 @@ def main() -> None:
             "epochs": summary.epochs,
             "train_seconds": round(summary.seconds, 1),
             "train_cpu_seconds": round(train_cpu, 1),
-            "simulate_cpu_seconds": round(sim_cpu, 1),
+            "simulate_cpu_seconds": sim_cpu,
             "device": summary.device,
             "torch_threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
