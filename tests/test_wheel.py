@@ -1,11 +1,14 @@
-"""The built wheel works without the repository: its migrations travel inside it.
+"""The built wheel works without the repository: its migrations and the default encoder's
+weights travel inside it.
 
 The alembic history lives in the repository's top-level ``migrations/`` and is mapped into the
-package (``galdb.migrations``) at build time. This builds a wheel, installs it (without its
+package (``galdb.migrations``) at build time; ``galdb:default``'s weights are package data
+(``galdb/lvm/weights/default.pt``). This builds a wheel, installs it (without its
 dependencies) into a fresh virtual environment outside the repository, and runs ``galdb db init``
-and the demo's first steps (simulate, ingest, cone search) there, from a directory that is not
-the repository. The fresh environment borrows this one's third-party packages through a
-``.pth`` line so that the test does not reinstall torch; galdb itself must come from the wheel.
+and the demo's first steps (simulate, ingest, cone search, embed with the default encoder)
+there, from a directory that is not the repository. The fresh environment borrows this one's
+third-party packages through a ``.pth`` line so that the test does not reinstall torch; galdb
+itself must come from the wheel.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def test_wheel_carries_the_migrations(wheel: Path) -> None:
     assert not any(n.startswith("migrations/") for n in names), "a top-level package leaked"
 
 
+def test_wheel_carries_the_default_encoder(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("galdb/lvm/weights/default.pt")  # KeyError if missing
+        shipped = ROOT / "galdb" / "lvm" / "weights" / "default.pt"
+        assert archive.read(info) == shipped.read_bytes()
+
+
 def test_wheel_installs_and_runs_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
@@ -98,5 +108,17 @@ def test_wheel_installs_and_runs_outside_the_repository(wheel: Path, tmp_path: P
         )
         rows = (work / "cone.csv").read_text().splitlines()
         assert len(rows) == 1 + 12, rows[:3]
+        weights = _run(
+            [
+                str(python),
+                "-c",
+                "from galdb.lvm.builtin import existing_builtin as e; print(e('default'))",
+            ],
+            work,
+            env,
+        )
+        assert Path(weights.strip()).is_relative_to(site), f"weights read from {weights}"
+        out = _run([galdb, "embed", "-r", "wheel-1", "--workers", "0"], work, env)
+        assert "(galdb:default, 512-d): 12 galaxies embedded" in " ".join(out.split()), out
     finally:
         server.stop(home / "pgdata")
