@@ -99,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
 
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    commit = git_commit()  # the code the run starts from (HEAD may move while it trains)
     settings = Settings.from_env(args.home)
     admin.init(settings)
     sims = args.home / f"sims-n{args.n}-seed{args.seed}-{args.size}px"
@@ -156,12 +157,12 @@ def main() -> None:
             "device": summary.device,
             "torch_threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),  # a TorchVersion would need weights_only=False
             "load_average_at_end": os.getloadavg(),
             "complete": summary.complete,
         },
         "final_loss": summary.losses[-1] if summary.losses else None,
-        "galdb_commit": git_commit(),
+        "galdb_commit": commit,
     }
     out = write_builtin(checkpoint, args.out, meta)
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
