@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96, help="simulated cutout side, px")
     parser.add_argument("--minutes", type=float, default=50.0, help="pretraining budget")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=10_000, help="epoch cap (default: time)")
+    parser.add_argument("--max-images", type=int, default=200_000, help="cutouts drawn per run")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--augment", choices=sorted(AUGMENTS), default="bridge")
     parser.add_argument("--out", type=Path, default=builtin_path("default"))
@@ -117,7 +119,8 @@ def main() -> None:
         method="simclr",
         input_size=64,
         batch_size=args.batch_size,
-        epochs=10_000,  # the time budget ends the run
+        epochs=args.epochs,  # by default the time budget ends the run
+        max_images=args.max_images,
         minutes=args.minutes,
         seed=args.seed,
         threads=args.threads,
