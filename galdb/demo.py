@@ -1,9 +1,10 @@
-"""The end-to-end demo: simulate → ingest → cone search → SQL → pretrain → embed → search →
+"""The end-to-end demo: simulate → ingest → cone search → SQL → embed → search →
 a few labels → head → predictions view → label propagation → a review round that crosses the
 retrain threshold → the worker publishes a new version.
 
 Runs offline on the embedded database; every step is an ordinary library call, so the demo is
-also a worked example of the API.
+also a worked example of the API. It embeds with ``galdb:default`` (the encoder shipped with
+galdb), or with a backbone pretrained for ``pretrain_minutes`` on the demo's own cutouts.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from galdb.labels.tasks import Task, create_task, get_task, set_retrain_threshol
 from galdb.lvm import registry
 from galdb.lvm.embed import EmbedSummary, embed
 from galdb.lvm.pretrain import PretrainConfig, pretrain
-from galdb.lvm.specs import load_model
+from galdb.lvm.specs import DEFAULT_SPEC, load_model
 from galdb.progress import Progress
 from galdb.propagate.run import PropagationSummary, propagate
 from galdb.review.batch import apply_decisions, decision_rows
@@ -38,6 +39,7 @@ from galdb.search.service import Query, SearchResult, run_search
 from galdb.sim import CLASSES, simulate_release
 
 RELEASE = "demo-sim"
+CUTOUT_PX = 96  # the cutout side of galdb:default's training simulations
 CLASS_QUERY = """
 SELECT props->>'morph_class' AS morph_class, count(*) AS n,
        round(avg((props->>'half_light_radius_arcsec')::numeric), 2) AS mean_r_half_arcsec,
@@ -69,7 +71,7 @@ SELECT head_version, count(*) AS n,
        round(avg((label = props->>'morph_class')::int)::numeric, 2) AS agrees_with_truth
 FROM morphology WHERE release = 'demo-sim' GROUP BY 1
 """.strip()
-# A small backbone pretrained briefly on the demo's own cutouts (SimCLR), then used to embed.
+# With pretrain_minutes > 0: a small backbone pretrained on the demo's own cutouts (SimCLR).
 DEMO_PRETRAIN = PretrainConfig(
     arch="resnet10t",
     input_size=48,
@@ -102,7 +104,7 @@ class DemoResult:
     radius_deg: float
     matches: list[ConeMatch]
     classes: QueryResult
-    checkpoint: Path
+    checkpoint: Path | None  # None: the shipped galdb:default
     embedded: EmbedSummary
     similar: SearchResult
     query_class: str
@@ -121,10 +123,13 @@ def run_demo(
     n: int = 200,
     seed: int = 1,
     radius_deg: float = 0.1,
-    pretrain_minutes: float = 1.0,
+    pretrain_minutes: float = 0.0,
     progress: Progress | None = None,
 ) -> DemoResult:
-    """Simulate ``n`` galaxies and run every step of the pipeline on them."""
+    """Simulate ``n`` galaxies and run every step of the pipeline on them.
+
+    The encoder is ``galdb:default``; with ``pretrain_minutes`` > 0 a backbone pretrained
+    that long on the demo's cutouts instead."""
     admin.init(settings)
     out = settings.home / "demo" / f"sim-n{n}-seed{seed}"
     catalog = out / "catalog.csv"
@@ -132,9 +137,14 @@ def run_demo(
         if progress:
             progress.start(n, "simulate")
         simulate_release(
-            out, n, seed, field_radius_deg=0.5, progress=progress.advance if progress else None
+            out,
+            n,
+            seed,
+            size=CUTOUT_PX,
+            field_radius_deg=0.5,
+            progress=progress.advance if progress else None,
         )
-    checkpoint = out / f"ssl-{DEMO_PRETRAIN.arch}.pt"
+    checkpoint = out / f"ssl-{DEMO_PRETRAIN.arch}-{pretrain_minutes:g}min.pt"
     with connect(settings) as conn:
         summary = ingest(conn, out, RELEASE, catalog=catalog, survey="galdb-sim", progress=progress)
         centre = conn.execute(
@@ -142,10 +152,12 @@ def run_demo(
             (RELEASE,),
         ).fetchone()
         matches = cone_search(conn, centre[0], centre[1], radius_deg, release=RELEASE)
-        if not checkpoint.exists():
+        if pretrain_minutes <= 0:
+            checkpoint = None
+        elif not checkpoint.exists():
             cfg = PretrainConfig(**{**DEMO_PRETRAIN.__dict__, "minutes": pretrain_minutes})
             pretrain(conn, cfg, checkpoint, progress)
-        loaded = load_model(f"checkpoint:{checkpoint}")
+        loaded = load_model(f"checkpoint:{checkpoint}" if checkpoint else DEFAULT_SPEC)
         embedded = embed(conn, database_url(settings), loaded, workers=0, progress=progress)
     classes = run_readonly(settings, CLASS_QUERY)
     grid = out / "similar.png"

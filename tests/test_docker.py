@@ -372,4 +372,5 @@ def test_the_build_context_keeps_what_pip_install_needs():
     assert _ignored("docker/.env", patterns)
     needed = ["pyproject.toml", "setup.py", "README.md", "galdb/__init__.py"]
     needed += ["galdb/cli/__init__.py", "migrations/env.py", "migrations/versions/0001_x.py"]
+    needed += ["galdb/lvm/weights/default.pt"]  # galdb:default's package data
     assert [path for path in needed if _ignored(path, patterns)] == []

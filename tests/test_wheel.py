@@ -1,11 +1,14 @@
-"""The built wheel works without the repository: its migrations travel inside it.
+"""The built wheel works without the repository: its migrations and the default encoder's
+weights travel inside it.
 
 The alembic history lives in the repository's top-level ``migrations/`` and is mapped into the
-package (``galdb.migrations``) at build time. This builds a wheel, installs it (without its
+package (``galdb.migrations``) at build time; ``galdb:default``'s weights are package data
+(``galdb/lvm/weights/default.pt``). This builds a wheel, installs it (without its
 dependencies) into a fresh virtual environment outside the repository, and runs ``galdb db init``
-and the demo's first steps (simulate, ingest, cone search) there, from a directory that is not
-the repository. The fresh environment borrows this one's third-party packages through a
-``.pth`` line so that the test does not reinstall torch; galdb itself must come from the wheel.
+and the demo's first steps (simulate, ingest, cone search, embed with the default encoder)
+there, from a directory that is not the repository. The fresh environment borrows this one's
+third-party packages through a ``.pth`` line so that the test does not reinstall torch; galdb
+itself must come from the wheel.
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ def test_wheel_carries_the_migrations(wheel: Path) -> None:
     assert not any(n.startswith("migrations/") for n in names), "a top-level package leaked"
 
 
+def test_wheel_carries_the_default_encoder(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("galdb/lvm/weights/default.pt")  # KeyError if missing
+        shipped = ROOT / "galdb" / "lvm" / "weights" / "default.pt"
+        assert archive.read(info) == shipped.read_bytes()
+
+
+@pytest.mark.timeout(600)  # torch is imported for the embed: minutes on a loaded machine
 def test_wheel_installs_and_runs_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
@@ -77,8 +88,11 @@ def test_wheel_installs_and_runs_outside_the_repository(wheel: Path, tmp_path: P
     env |= {"GALDB_HOME": str(home), "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}"}
     galdb = str(venv / "bin" / "galdb")
     try:
-        where = _run([str(python), "-c", "import galdb; print(galdb.__file__)"], work, env)
-        assert Path(where.strip()).is_relative_to(site), f"galdb imported from {where}"
+        code = "import galdb, galdb.lvm.builtin as b; print(galdb.__file__)\n"
+        code += "print(b.existing_builtin('default'))"
+        where, weights = _run([str(python), "-c", code], work, env).splitlines()
+        assert Path(where).is_relative_to(site), f"galdb imported from {where}"
+        assert Path(weights).is_relative_to(site), f"galdb:default read from {weights}"
         head = sorted(
             p.stem.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("*.py")
         )[-1]
@@ -98,5 +112,7 @@ def test_wheel_installs_and_runs_outside_the_repository(wheel: Path, tmp_path: P
         )
         rows = (work / "cone.csv").read_text().splitlines()
         assert len(rows) == 1 + 12, rows[:3]
+        out = _run([galdb, "embed", "-r", "wheel-1", "--workers", "0"], work, env)
+        assert "(galdb:default, 512-d): 12 galaxies embedded" in " ".join(out.split()), out
     finally:
         server.stop(home / "pgdata")

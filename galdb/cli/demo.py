@@ -12,10 +12,17 @@ def demo_command(
     ctx: typer.Context,
     n: Annotated[int, typer.Option("--n", min=10, help="Galaxies to simulate.")] = 200,
     seed: Seed = 1,
-    pretrain_minutes: Annotated[float, typer.Option(help="SimCLR pretraining budget.")] = 1.0,
+    pretrain_minutes: Annotated[
+        float,
+        typer.Option(
+            help="0: embed with galdb:default (shipped); more: pretrain a backbone on the "
+            "demo's cutouts (SimCLR) that long and embed with it."
+        ),
+    ] = 0.0,
 ) -> None:
-    """Simulate a mock release, ingest it, cone search, SQL, pretrain, embed, similarity search,
-    then learn morphology from a few labels (head, predictions view, label propagation).
+    """Simulate a mock release, ingest it, cone search, SQL, embed with galdb:default,
+    similarity search, then learn morphology from a few labels (head, predictions view, label
+    propagation), and a review round that retrains the head.
 
     Prints each step's result and writes a PNG grid of look-alikes. Example: galdb demo --n 200
     """
@@ -49,7 +56,14 @@ def demo_command(
     console.print(CLASS_QUERY, highlight=False)
     print_rows(result.classes.columns, result.classes.rows)
     e = result.embedded
-    console.print(_title("5. pretrained"), f"a backbone on the demo cutouts -> {result.checkpoint}")
+    if result.checkpoint:
+        console.print(
+            _title("5. pretrained"), f"a backbone on the demo cutouts -> {result.checkpoint}"
+        )
+    else:
+        console.print(
+            _title("5. encoder"), "galdb:default, shipped with galdb (see the README's model card)"
+        )
     console.print(
         _title("6. embedded"), f"{e.embedded} galaxies with {e.spec} ({e.embedding_dim}-d)"
     )

@@ -4,13 +4,13 @@ from typing import Annotated
 
 import typer
 
-from galdb.cli.options import Model, OptionalRelease
+from galdb.cli.options import DEFAULT_MODEL, Model, OptionalRelease
 from galdb.cli.output import RichProgress, console, err_console
 
 
 def embed_command(
     ctx: typer.Context,
-    model: Model,
+    model: Model = DEFAULT_MODEL,
     release: OptionalRelease = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader reader processes.")] = 2,
@@ -23,7 +23,12 @@ def embed_command(
 ) -> None:
     """Embed every galaxy that has no vector for MODEL yet (resumable; index built at the end).
 
+    Without --model, galdb:default: the encoder shipped with galdb (resnet10t, 64 px, trained
+    on galdb's simulations; see the README's model card).
+
     Examples:
+
+      galdb embed --release demo-sim
 
       galdb embed --model timm:convnext_nano --release demo-sim
 

@@ -20,15 +20,13 @@ Out = Annotated[
 ]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Replace the --out file if it exists.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same data.")]
-Model = Annotated[
-    str,
-    typer.Option(
-        "--model",
-        "-m",
-        help="timm:<name> (random init), hf-hub:<repo> (e.g. "
-        "hf-hub:mwalmsley/zoobot-encoder-convnext_nano) or checkpoint:<path>.",
-    ),
-]
+_MODEL_SPECS = (
+    "galdb:default (the encoder shipped with galdb), timm:<name> (random init), "
+    "hf-hub:<repo> (e.g. hf-hub:mwalmsley/zoobot-encoder-convnext_nano) or checkpoint:<path>."
+)
+Model = Annotated[str, typer.Option("--model", "-m", help=_MODEL_SPECS)]
+# galdb.lvm.specs.DEFAULT_SPEC, not imported from there: importing torch slows every command
+DEFAULT_MODEL = "galdb:default"
 OptionalModel = Annotated[
     str | None,
     typer.Option(

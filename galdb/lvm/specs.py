@@ -1,4 +1,4 @@
-"""Model specs (``timm:``, ``hf-hub:``, ``checkpoint:``) and loading them as embedders.
+"""Model specs (``galdb:``, ``timm:``, ``hf-hub:``, ``checkpoint:``) and loading them as embedders.
 
 Every loaded model is a timm backbone with its classifier removed (``num_classes=0``), so its
 output is the pooled feature vector: the embedding.
@@ -19,7 +19,8 @@ from galdb.lvm.preprocess import Preprocessing
 
 CHECKPOINT_FORMAT = "galdb-checkpoint"
 CHECKPOINT_VERSION = 1
-KINDS = ("timm", "hf-hub", "checkpoint")
+KINDS = ("galdb", "timm", "hf-hub", "checkpoint")
+DEFAULT_SPEC = "galdb:default"
 RANDOM_INIT_SEED = 0
 
 
@@ -44,7 +45,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind, sep, value = spec.partition(":")
     if not sep or kind not in KINDS or not value:
         raise GaldbError(
-            f"model spec {spec!r} not understood: use timm:<name> (random init), "
+            f"model spec {spec!r} not understood: use galdb:default (the encoder shipped "
+            "with galdb), timm:<name> (random init), "
             "hf-hub:<repo> (e.g. hf-hub:mwalmsley/zoobot-encoder-convnext_nano) or "
             "checkpoint:<path>"
         )
@@ -73,7 +75,8 @@ def load_model(
     Parameters
     ----------
     spec : str
-        ``timm:<name>``, ``hf-hub:<repo>`` or ``checkpoint:<path>``.
+        ``galdb:<name>`` (built in, e.g. ``galdb:default``), ``timm:<name>``,
+        ``hf-hub:<repo>`` or ``checkpoint:<path>``.
     input_size : int, optional
         Override the input side in pixels (``timm:`` defaults to 96; the others keep theirs).
     crop_fraction : float, optional
@@ -82,6 +85,10 @@ def load_model(
     kind, value = parse_spec(spec)
     if kind == "checkpoint":
         loaded = load_checkpoint(Path(value), spec)
+    elif kind == "galdb":
+        from galdb.lvm.builtin import existing_builtin
+
+        loaded = load_checkpoint(existing_builtin(value), spec)
     elif kind == "timm":
         loaded = _load_timm(spec, value)
     else:
@@ -158,7 +165,7 @@ def atomic_save(payload, path: Path) -> Path:
 
 
 def load_checkpoint(path: Path, spec: str | None = None) -> LoadedModel:
-    """Read a file written by :func:`save_checkpoint`."""
+    """Read a file written by :func:`save_checkpoint` (float16 weights are loaded as float32)."""
     if not path.exists():
         raise GaldbError(f"checkpoint {path} does not exist")
     try:
@@ -167,13 +174,21 @@ def load_checkpoint(path: Path, spec: str | None = None) -> LoadedModel:
         raise GaldbError(f"{path} is not a readable checkpoint ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise GaldbError(f"{path} is not a galdb checkpoint (write one with galdb lvm pretrain)")
-    prep = Preprocessing.from_dict(payload["preprocessing"])
-    kwargs = payload.get("model_kwargs", {})  # absent from checkpoints of CNNs written earlier
-    model = timm.create_model(
-        payload["arch"], pretrained=False, num_classes=0, in_chans=len(prep.channels), **kwargs
-    )
     try:
-        model.load_state_dict(payload["state_dict"])
+        prep = Preprocessing.from_dict(payload["preprocessing"])
+        kwargs = payload.get("model_kwargs", {})  # absent from checkpoints of CNNs written earlier
+        model = timm.create_model(
+            payload["arch"], pretrained=False, num_classes=0, in_chans=len(prep.channels), **kwargs
+        )
+        state = {
+            k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GaldbError(
+            f"{path} is a damaged galdb checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise GaldbError(
             f"{path}: the weights do not fit {payload['arch']} built with {kwargs} ({exc})"

@@ -6,10 +6,11 @@ from galdb.cli import main
 
 
 def test_demo_runs_end_to_end(settings, capsys):
-    args = ["demo", "--n", "20", "--seed", "3", "--pretrain-minutes", "0.05"]
+    args = ["demo", "--n", "20", "--seed", "3"]  # embeds with galdb:default
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "20 inserted" in out
+    assert "5. encoder galdb:default" in " ".join(out.split())
     assert re.search(
         r"look-alikes of demo-sim::sim_3_0000002 "
         r"\((elliptical|lenticular|spiral|edge_on|merger)\)",
