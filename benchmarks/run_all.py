@@ -96,6 +96,7 @@ SKIPPED_EVALS = {
     "eval_finetune.py": _NEEDS_REAL,
     "eval_pretrain_methods.py": _NEEDS_REAL,
     "eval_recipes.py": _NEEDS_REAL,
+    "eval_domain_gap.py": _NEEDS_REAL,
     "eval_ssl_probe.py": _NEEDS_REAL,
     "eval_votes.py": _NEEDS_REAL,
     "eval_detection.py": _TRAINS,
