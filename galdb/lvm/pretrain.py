@@ -384,7 +384,9 @@ def _load_state(path: Path, cfg: PretrainConfig, model, opt, gen) -> _State:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise GaldbError(f"--resume: {path} is not readable ({exc})") from exc
-    old, new = saved["config"], cfg.to_dict()
+    # a setting added after the state was written ran as its default then
+    old = PretrainConfig().to_dict() | saved["config"]
+    new = cfg.to_dict()
     changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
     if changed:
         diffs = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)

@@ -155,6 +155,12 @@ def test_resume_refuses_other_settings_and_a_missing_state(settings, sim_release
         pretrain(conn, _cfg(sim_release), tmp_path / "a.pt", stop_after_steps=1)
         with pytest.raises(GaldbError, match="batch_size: 8 -> 12"):
             pretrain(conn, _cfg(sim_release, batch_size=12), tmp_path / "a.pt", resume=True)
+        # a state written before a setting existed ran with its default: it resumes
+        state = torch.load(state_path(tmp_path / "a.pt"), weights_only=True)
+        del state["config"]["mask_ratio"], state["config"]["mask_patch"]
+        torch.save(state, state_path(tmp_path / "a.pt"))
+        resumed = pretrain(conn, _cfg(sim_release), tmp_path / "a.pt", resume=True)
+        assert resumed.complete and resumed.resumed_at_step == 1
 
 
 def test_pretrain_streams_and_names_an_unreadable_cutout(settings, sim_release, tmp_path):
