@@ -191,6 +191,7 @@ def load_checkpoint(path: Path, spec: str | None = None) -> LoadedModel:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise GaldbError(
-            f"{path}: the weights do not fit {payload['arch']} built with {kwargs} ({exc})"
+            f"{path} is a damaged galdb checkpoint: the weights do not fit {payload['arch']} "
+            f"built with {kwargs} ({exc})"
         ) from exc
     return _finish(spec or f"checkpoint:{path}", payload["arch"], model, prep)
