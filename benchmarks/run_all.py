@@ -59,7 +59,9 @@ PLANS: dict[str, Plan] = {
     ),
     "bench_knn.py": Plan(("--n", "300000"), ("--n", "20000", "--queries", "200")),
     "bench_propagate.py": Plan(("--n", "1000000"), ("--n", "50000", "--build-sample", "5000")),
-    "bench_graph_build.py": Plan(("--n", "1000000"), ("--n", "50000")),
+    "bench_graph_build.py": Plan(
+        ("--n", "1000000", "--pgvector-n", "1000000"), ("--n", "50000", "--pgvector-n", "10000")
+    ),
     "bench_graph_append.py": Plan(
         ("--n", "300000", "--add", "10000"), ("--n", "20000", "--add", "1000")
     ),

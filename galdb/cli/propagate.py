@@ -14,6 +14,7 @@ class GraphMethod(StrEnum):
 
     pgvector = "pgvector"
     blocks = "blocks"
+    faiss = "faiss"
     auto = "auto"
 
 
@@ -32,8 +33,10 @@ def propagate_command(
     graph_method: Annotated[
         GraphMethod,
         typer.Option(
-            help="How a full graph build runs: HNSW queries (resumable), blocks (faster, "
-            "in memory, lower recall on big sets), or blocks when they fit in memory."
+            help="How a full graph build runs: pgvector's HNSW queries (resumable), blocks "
+            "(fast, in memory, lower recall on big sets), faiss (an HNSW graph built in "
+            "memory; needs pip install 'galdb[faiss]'), or auto (faiss when installed and "
+            "it fits in memory, else pgvector)."
         ),
     ] = GraphMethod.pgvector,
 ) -> None:

@@ -192,25 +192,29 @@ def knn_graph(
     spare: int = SPARE,
     threads: int = 2,
     progress=None,
+    search=None,
     **options,
 ) -> BlockGraph:
     """The approximate k nearest other rows of each row of ``x`` (unit rows, float16).
 
-    The blocks search (:func:`knn_blocks`, ``options``: list_size, probe) runs on the
-    vectors projected on their principal axes holding ``energy`` of their second moment
-    (image embeddings lie near a low-dimension subspace: fewer multiply-adds per candidate)
-    for ``k + spare`` candidates, which are then re-ranked by the exact similarity of the
-    full vectors. On vectors with no such subspace nothing is projected.
+    The search (``search(y, k, threads=, progress=, **options)``; by default the blocks
+    search, :func:`knn_blocks`, ``options``: list_size, probe; or
+    :func:`galdb.propagate.hnsw_search.knn_hnsw`) runs on the vectors projected on their
+    principal axes holding ``energy`` of their second moment (image embeddings lie near a
+    low-dimension subspace: fewer multiply-adds per candidate) for ``k + spare``
+    candidates, which are then re-ranked by the exact similarity of the full vectors. On
+    vectors with no such subspace nothing is projected.
     """
+    search = search or knn_blocks
     axes = principal_axes(x, energy)
     if axes.shape[1] < x.shape[1]:
         y = np.empty((len(x), axes.shape[1]), np.float16)
         for start in range(0, len(x), 65536):
             y[start : start + 65536] = x[start : start + 65536].astype(np.float32) @ axes
-        found = knn_blocks(y, k + spare, threads=threads, progress=progress, **options)
+        found = search(y, k + spare, threads=threads, progress=progress, **options)
         del y
     else:
-        found = knn_blocks(x, k + spare, threads=threads, progress=progress, **options)
+        found = search(x, k + spare, threads=threads, progress=progress, **options)
     return rerank(x, found, k)
 
 

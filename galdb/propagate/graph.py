@@ -4,11 +4,15 @@
 it covers, building/ready); ``galdb.knn_neighbours`` one row per galaxy with its ``k``
 nearest other galaxies, nearest first, and their cosine similarities.
 
-A full build takes one of two ways (``method``, default ``"pgvector"``; ``"auto"`` picks
-``"blocks"`` when its memory estimate, :func:`galdb.propagate.blocks.memory_bytes`, is within
-``memory_limit``). Blocks are faster but, at a fixed probe, their recall falls as n grows
-(0.98 at 25k, 0.93 at 100k, 0.81 at 1M x 512-d), so they are not the default:
+A full build takes one of three ways (``method``, default ``"pgvector"``; ``"auto"`` picks
+``"faiss"`` when FAISS is installed and its memory estimate is within ``memory_limit``, by
+default half the available memory, else ``"pgvector"``). Blocks are fast but, at a fixed
+probe, their recall falls as n grows (0.98 at 25k, 0.93 at 100k, 0.81 at 1M x 512-d), so
+only an explicit ``"blocks"`` uses them:
 
+- ``"faiss"`` (needs ``faiss-cpu``): as ``"blocks"`` below, except that the neighbours of
+  the projected vectors come from an HNSW graph FAISS builds in memory
+  (:mod:`galdb.propagate.hnsw_search`), whose recall holds as n grows.
 - ``"blocks"``: the vectors are read once (binary COPY in keyset pages) and held as
   float16, the graph is computed by clustered blocks of matrix products
   (:mod:`galdb.propagate.blocks`) and written back by binary COPY in one transaction (with
@@ -17,9 +21,8 @@ A full build takes one of two ways (``method``, default ``"pgvector"``; ``"auto"
   152 s), at a lower recall@15 against exact kNN (0.934 against 0.981;
   ``benchmarks/bench_propagate.py``); its cost grows linearly with n (plus the k-means
   assignment), the queries' faster: 1M took 10 min (``bench_graph_build.py``) against
-  34-63 min extrapolated for the queries, at recall 0.81. Holds the vectors in memory
-  (the estimate is checked by ``"auto"``, see :data:`BLOCKS_MEMORY`). An interrupted build
-  starts over.
+  34-63 min extrapolated for the queries, at recall 0.81 (1M on a quiet machine: 127 s).
+  Holds the vectors in memory. An interrupted build starts over.
 - ``"pgvector"``: the HNSW query for a page of galaxies runs inside PostgreSQL (no vector
   leaves the server) and commits page by page, so an interrupted build resumes where it
   stopped; several workers take disjoint residue classes of galaxy_id. On Citus
@@ -54,13 +57,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import psutil
 import psycopg
 
 from galdb.db.binary_copy import read_fixed
 from galdb.db.citus import is_galdb_distributed
+from galdb.errors import GaldbError
 from galdb.lvm.registry import ModelRecord, ensure_index
 from galdb.lvm.vectors import count_embeddings, iter_embeddings
-from galdb.propagate import blocks
+from galdb.propagate import blocks, hnsw_search
 from galdb.propagate.graph_rows import write_rows
 
 PAGE = 500
@@ -76,9 +81,15 @@ EXTEND_UP_TO = 0.10
 # 95-99 % (measured with exact kNN). hnsw.ef_search cannot exceed 1000.
 REACH = 10
 MAX_REACH = 999
-# "auto" builds by blocks when their memory estimate fits this (1M x 512-d, k=15: about 3 GB)
-BLOCKS_MEMORY = 4 * 2**30
-Method = Literal["auto", "blocks", "pgvector"]
+
+
+def in_memory_limit() -> int:
+    """What "auto" lets an in-memory build hold: half the memory available now (1M x 512-d
+    at k=15 needs about 3.7 GB with FAISS)."""
+    return psutil.virtual_memory().available // 2
+
+
+Method = Literal["auto", "blocks", "faiss", "pgvector"]
 
 
 @dataclass(frozen=True)
@@ -249,7 +260,7 @@ def ensure_graph(
     rebuild: bool = False,
     extend_up_to: float = EXTEND_UP_TO,
     method: Method = "pgvector",
-    memory_limit: int = BLOCKS_MEMORY,
+    memory_limit: int | None = None,
     progress=None,
 ) -> Graph:
     """The model's ready k-graph, brought up to date with its embeddings.
@@ -259,15 +270,20 @@ def ensure_graph(
     built (or an interrupted build resumed) and replaces it (see the module docstring).
     ``rebuild`` forces a new build. ``url`` lets workers open their own connections.
     ``method`` chooses how a full build runs (see the module docstring); ``workers`` is the
-    number of connections (pgvector) or threads (blocks).
+    number of connections (pgvector) or threads (blocks, faiss).
 
     Commits: a pgvector build and an extension commit page by page (a page's rows, and for
     an extension the old rows it updates, in one transaction), so an interrupted run resumes
-    where it stopped; a blocks build writes all rows in one transaction. The graph's
+    where it stopped; a blocks or faiss build writes all rows in one transaction. The graph's
     ``n_embeddings`` (and ``ready`` for a build) is set last, in a transaction of its own.
     """
-    if method not in ("auto", "blocks", "pgvector"):
-        raise ValueError(f"method must be 'auto', 'blocks' or 'pgvector', not {method!r}")
+    if method not in ("auto", "blocks", "faiss", "pgvector"):
+        raise ValueError(f"method must be 'auto', 'blocks', 'faiss' or 'pgvector', not {method!r}")
+    if method == "faiss" and not hnsw_search.available():
+        raise GaldbError(
+            "the 'faiss' graph method needs FAISS: pip install 'galdb[faiss]' "
+            "(or use --graph-method pgvector)"
+        )
     ef_search = ef_search or max(40, 2 * (k + 1))
     n = count_embeddings(conn, record)
     ready = conn.execute(
@@ -297,9 +313,12 @@ def ensure_graph(
             (record.model_id, k, ef_search, n),
         ).fetchone()[0]
     conn.commit()
-    fits = blocks.memory_bytes(n, record.embedding_dim, k) <= memory_limit
-    if method == "blocks" or (method == "auto" and fits):
-        _build_blocks(conn, record, k, graph_id, n, workers, progress)  # no index needed
+    if method == "auto":
+        limit = in_memory_limit() if memory_limit is None else memory_limit
+        fits = hnsw_search.memory_bytes(n, record.embedding_dim, k) <= limit
+        method = "faiss" if fits and hnsw_search.available() else "pgvector"
+    if method in ("blocks", "faiss"):
+        _build_in_memory(conn, record, k, graph_id, n, workers, method, progress)
     else:
         ensure_index(conn, record)
         conn.commit()
@@ -331,17 +350,22 @@ def ensure_graph(
     return Graph(graph_id, record.model_id, k, count_embeddings(conn, record), "built")
 
 
-def _build_blocks(conn, record: ModelRecord, k: int, graph_id: int, n: int, threads, progress):
-    """Every row of graph ``graph_id`` from the vectors read once (see
-    :mod:`galdb.propagate.blocks`), replacing any rows of an interrupted build; commits."""
+def _build_in_memory(conn, record: ModelRecord, k, graph_id, n, threads, method, progress):
+    """Every row of graph ``graph_id`` from the vectors read once, by blocks or by FAISS
+    (see :mod:`galdb.propagate.blocks`, :mod:`galdb.propagate.hnsw_search`), replacing any
+    rows of an interrupted build; commits."""
     label = f"kNN graph k={k} of model {record.model_id}"
     if progress is not None:
         progress.start(n, f"{label}: reading vectors")
     ids, x = blocks.stack(iter_embeddings(conn, record), n, record.embedding_dim, progress)
     conn.commit()
+    if method == "faiss":
+        search, steps, how = hnsw_search.knn_hnsw, 2 * len(ids), "HNSW (FAISS)"  # add, look up
+    else:
+        search, steps, how = blocks.knn_blocks, len(ids), "blocks"
     if progress is not None:
-        progress.start(len(ids), f"{label}: neighbours by blocks")
-    found = blocks.knn_graph(x, k, threads=max(1, threads), progress=progress)
+        progress.start(steps, f"{label}: neighbours by {how}")
+    found = blocks.knn_graph(x, k, threads=max(1, threads), progress=progress, search=search)
     del x
     neighbour_ids = np.where(found.neighbours >= 0, ids[found.neighbours], -1)
     if progress is not None:

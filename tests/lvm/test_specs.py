@@ -65,7 +65,9 @@ def test_checkpoint_records_the_create_model_kwargs_of_a_vit(tmp_path):
         assert torch.allclose(vit(x), back.model(x), atol=1e-5)
     # the same weights saved without the arguments: a clear error naming the file
     save_checkpoint(tmp_path / "bad.pt", "vit_tiny_patch16_224", vit, prep)
-    with pytest.raises(GaldbError, match="bad.pt is a damaged galdb checkpoint: the weights do not fit"):
+    with pytest.raises(
+        GaldbError, match="bad.pt is a damaged galdb checkpoint: the weights do not fit"
+    ):
         load_checkpoint(tmp_path / "bad.pt")
 
 

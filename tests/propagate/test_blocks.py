@@ -1,12 +1,14 @@
-"""The kNN graph by clustered blocks (galdb.propagate.blocks) and its COPY write-back,
-against exact kNN and against the pgvector build, on a real PostgreSQL."""
+"""The in-memory kNN graph builds (clustered blocks, galdb.propagate.blocks; FAISS's HNSW,
+galdb.propagate.hnsw_search) and their COPY write-back, against exact kNN and against the
+pgvector build, on a real PostgreSQL."""
 
 import numpy as np
 import pytest
 
 from galdb.datasets.vectors import clustered_vectors, latent_vectors, store_vectors
 from galdb.db.connect import database_url
-from galdb.propagate import blocks
+from galdb.errors import GaldbError
+from galdb.propagate import blocks, hnsw_search
 from galdb.propagate.graph import ensure_graph, read_edges
 from galdb.propagate.graph_rows import write_rows
 
@@ -70,8 +72,11 @@ def test_rows_of_different_lengths_are_written(conn, unique_release):
     conn.rollback()
 
 
-@pytest.mark.parametrize("method", ["blocks", "pgvector"])
-def test_both_build_methods_match_exact_knn(settings, conn, unique_release, method):
+needs_faiss = pytest.mark.skipif(not hnsw_search.available(), reason="faiss-cpu not installed")
+
+
+@pytest.mark.parametrize("method", ["blocks", pytest.param("faiss", marks=needs_faiss), "pgvector"])
+def test_every_build_method_matches_exact_knn(settings, conn, unique_release, method):
     vectors, _ = clustered_vectors(1500, 24, 20, spread=0.4, seed=5)
     record, ids = store_vectors(conn, vectors, unique_release, f"synthetic:{unique_release}")
     graph = ensure_graph(conn, database_url(settings), record, 8, workers=2, method=method)
@@ -83,7 +88,10 @@ def test_both_build_methods_match_exact_knn(settings, conn, unique_release, meth
     assert (np.diff(edges.similarities.reshape(1500, 8), axis=1) <= 1e-6).all()
 
 
-def test_auto_falls_back_to_pgvector_pages_over_the_memory_limit(settings, conn, unique_release):
+@needs_faiss
+def test_auto_builds_with_faiss_and_falls_back_to_pgvector_over_the_memory_limit(
+    settings, conn, unique_release
+):
     vectors, _ = clustered_vectors(200, 8, 2, seed=6)
     record, _ = store_vectors(conn, vectors, unique_release, f"synthetic:{unique_release}")
 
@@ -104,9 +112,39 @@ def test_auto_falls_back_to_pgvector_pages_over_the_memory_limit(settings, conn,
     ensure_graph(conn, url, record, 5, method="auto", rebuild=True, progress=seen)
     assert [d.split(": ")[-1] for d in seen.descriptions] == [
         "reading vectors",
-        "neighbours by blocks",
+        "neighbours by HNSW (FAISS)",
         "writing rows",
     ]
+
+
+def test_the_faiss_method_without_faiss_says_how_to_get_it(
+    settings, conn, unique_release, monkeypatch
+):
+    vectors, _ = clustered_vectors(50, 8, 2, seed=7)
+    record, _ = store_vectors(conn, vectors, unique_release, f"synthetic:{unique_release}")
+    monkeypatch.setattr(hnsw_search, "available", lambda: False)
+    with pytest.raises(GaldbError, match=r"pip install 'galdb\[faiss\]'"):
+        ensure_graph(conn, database_url(settings), record, 5, method="faiss")
+
+
+@needs_faiss
+def test_hnsw_search_never_returns_itself_and_counts_progress():
+    x = blocks.unit_half(clustered_vectors(3000, 16, 12, spread=0.3, seed=10)[0])
+
+    class Count:
+        done = 0
+
+        def advance(self, n=1):
+            self.done += n
+
+    count = Count()
+    graph = hnsw_search.knn_hnsw(x, 10, threads=2, progress=count)
+    assert count.done == 2 * 3000  # every row added, then looked up
+    assert not (graph.neighbours == np.arange(3000)[:, None]).any()
+    assert (np.diff(graph.similarities, axis=1) <= 1e-6).all()
+    assert recall(graph.neighbours, exact(x, 10)) > 0.97
+    tiny = hnsw_search.knn_hnsw(x[:3], 5)  # fewer rows than k: short rows
+    assert (tiny.neighbours[:, 2:] == -1).all() and (tiny.neighbours[:, :2] >= 0).all()
 
 
 def test_projected_search_keeps_recall_on_low_dimension_data():
