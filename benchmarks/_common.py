@@ -85,6 +85,37 @@ class CpuMeter:
         return self._client() - self.client0, self._server() - self.server0
 
 
+class ServerCpu:
+    """CPU seconds of a whole PostgreSQL server since construction: the postmaster, its live
+    processes, and those already ended (their times are added to the postmaster's children
+    times when it reaps them)."""
+
+    def __init__(self, pgdata: Path):
+        pid = int((Path(pgdata) / "postmaster.pid").read_text().split()[0])
+        self.root = psutil.Process(pid)
+        self.start = self._now()
+
+    def _now(self) -> float:
+        t = self.root.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in self.root.children(recursive=True):
+            try:
+                c = child.cpu_times()
+                total += c.user + c.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def read(self) -> float:
+        return self._now() - self.start
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process and its ended children (e.g. DataLoader workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 @contextmanager
 def embedded_server(home: Path | None, keep: bool) -> Iterator[Settings]:
     """Start a migrated embedded server under ``home``; stop it (and clean up) at the end."""

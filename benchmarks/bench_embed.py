@@ -18,6 +18,11 @@ What is measured, in one run:
    the first release comes first: it warms the model up and builds the HNSW index, so every
    timed run inserts into an indexed partition alike. Printed: images/s and the ratio
    embed / bare (issue target >= 0.9). ``--convnext-images 0`` skips convnext_nano.
+   Also the CPU time per image, all threads: of the bare forward pass, and of each embed
+   run in this process (with its DataLoader workers) and in the PostgreSQL server (storing
+   the rows and inserting them into the HNSW index). Their ratio is the ceiling of embed /
+   bare on a machine whose cores the forward pass already keeps busy (a CPU-only one):
+   whatever else embed does takes cores from the forward pass there.
 2. Peak memory. ``python -m galdb embed --model timm:resnet10t --input-size 32 --workers 1``
    as a subprocess on a small and a big release; peak RSS summed over the process tree
    (psutil, polled every 0.2 s) and ``ru_maxrss`` from ``os.wait4`` (largest single process
@@ -51,7 +56,7 @@ from pathlib import Path
 
 import psutil
 import torch
-from _common import Figures, embedded_server
+from _common import Figures, ServerCpu, embedded_server, process_cpu
 
 from galdb.db.connect import connect, database_url
 
@@ -136,19 +141,21 @@ def tensors_of(conn, url: str, loaded, release_id: int) -> list[torch.Tensor]:
     return [torch.stack(xs[i : i + BATCH]) for i in range(0, len(xs), BATCH)]
 
 
-def bare_rate(model: torch.nn.Module, batches: list[torch.Tensor]) -> float:
-    """Forward images/s on pre-built tensors (one warm-up batch first, not timed)."""
+def bare_rate(model: torch.nn.Module, batches: list[torch.Tensor]) -> tuple[float, float]:
+    """Forward images/s on pre-built tensors (one warm-up batch first, not timed), and the
+    CPU milliseconds per image it took (all threads)."""
     with torch.inference_mode():
         model(batches[0])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), process_cpu()
         for batch in batches:
             model(batch).float().numpy()
-        seconds = time.perf_counter() - started
-    return sum(len(b) for b in batches) / seconds
+        seconds, cpu = time.perf_counter() - started, process_cpu() - cpu
+    images = sum(len(b) for b in batches)
+    return images / seconds, 1000 * cpu / images
 
 
 def throughput(
-    conn, url: str, sim: Path, spec: str, size: int, n: int, workers, repeats: int
+    conn, url: str, pgdata: Path, sim: Path, spec: str, size: int, n: int, workers, repeats: int
 ) -> list[dict]:
     from galdb.lvm.embed import embed
     from galdb.lvm.specs import load_model
@@ -164,12 +171,14 @@ def throughput(
             # alternate which variant goes first, so a drift of the load favours neither
             for overlap in (False, True) if r % 2 == 0 else (True, False):
                 label = f"{spec}@{size} embed workers={w} " + ("overlap" if overlap else "in turn")
-                bare = bare_rate(loaded.model, batches)
+                bare, bare_cpu = bare_rate(loaded.model, batches)
                 name = f"tp-{tag}-r{r}-w{w}-{'o' if overlap else 't'}"
                 rid, _ = make_release(conn, sim, name, n)
+                client, server = process_cpu(), ServerCpu(pgdata)
                 summary = embed(
                     conn, url, loaded, release_id=rid, batch_size=BATCH, workers=w, overlap=overlap
                 )
+                client, server = process_cpu() - client, server.read()
                 rate = summary.images_per_second
                 say(
                     f"{label} (repeat {r + 1}/{repeats}): {rate:,.1f} images/s, bare forward "
@@ -186,6 +195,9 @@ def throughput(
                         rate=rate,
                         bare=bare,
                         ratio=rate / bare,
+                        bare_cpu=bare_cpu,
+                        client_cpu=1000 * client / max(summary.embedded, 1),
+                        server_cpu=1000 * server / max(summary.embedded, 1),
                     )
                 )
     return summarise(runs)
@@ -204,6 +216,10 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "rate": statistics.median(r["rate"] for r in same),
                 "bare": statistics.median(r["bare"] for r in same),
                 "ratio": statistics.median(ratios),
+                **{
+                    key: statistics.median(r[key] for r in same)
+                    for key in ("bare_cpu", "client_cpu", "server_cpu")
+                },
                 "low": min(ratios),
                 "high": max(ratios),
                 "repeats": len(same),
@@ -306,6 +322,17 @@ def report(tp: list[dict], mem: list[dict]) -> None:
             )
         best = max((r["ratio"] for r in tp if r["overlap"]), default=0)
         print(f"target embed/bare >= 0.9: best ratio with overlap {best:.2f}")
+        print(
+            "CPU ms per image (all threads; medians): bare forward, embed in this process "
+            "(reading, preprocessing, forward, COPY) and in the server (the rows and their "
+            "HNSW index); ceiling = bare / (process + server), the best embed/bare a machine "
+            "whose cores are all busy with the forward pass can reach"
+        )
+        for r in tp:
+            print(
+                f"{r['what']:<52}{r['bare_cpu']:>7.2f} bare{r['client_cpu']:>7.2f} process"
+                f"{r['server_cpu']:>7.2f} server  ceiling {ceiling(r):.2f}"
+            )
     if mem:
         print(
             f"{'memory (galdb embed resnet10t@32)':<36}{'galaxies':>9}{'seconds':>9}"
@@ -325,6 +352,11 @@ def report(tp: list[dict], mem: list[dict]) -> None:
             )
 
 
+def ceiling(r: dict) -> float:
+    """bare CPU / embed CPU per image: the embed/bare ratio reachable when CPU-bound."""
+    return r["bare_cpu"] / max(r["client_cpu"] + r["server_cpu"], 1e-9)
+
+
 def figures(tp: list[dict], mem: list[dict]) -> Figures:
     """Headline figures: embed/bare per model and workers (reference: the loop in turn)."""
     out = Figures("bench_embed.py")
@@ -340,6 +372,13 @@ def figures(tp: list[dict], mem: list[dict]) -> Figures:
                 reference_name="same, reading and writing in turn (overlap=False)",
                 note=f"median of {r['repeats']}, range {r['low']:.2f}-{r['high']:.2f}; "
                 f"{r['rate']:,.1f} images/s, bare {r['bare']:,.1f}",
+            )
+            out.add(
+                f"{r['spec']} embed CPU ceiling (bare CPU / embed CPU), workers={r['workers']}",
+                ceiling(r),
+                "x bare",
+                note=f"CPU ms per image: bare {r['bare_cpu']:.2f}, embed process "
+                f"{r['client_cpu']:.2f} + server {r['server_cpu']:.2f}",
             )
     if len(mem) == 2:
         small, big = mem
@@ -362,12 +401,21 @@ def main() -> None:
         tp, mem = [], []
         if not args.skip_throughput:
             tp += throughput(
-                conn, url, sim, "timm:resnet18", 64, args.images, args.workers, args.repeats
+                conn,
+                url,
+                settings.pgdata,
+                sim,
+                "timm:resnet18",
+                64,
+                args.images,
+                args.workers,
+                args.repeats,
             )
             if args.convnext_images:
                 tp += throughput(
                     conn,
                     url,
+                    settings.pgdata,
                     sim,
                     "timm:convnext_nano",
                     224,

@@ -38,7 +38,7 @@ def propagate_command(
             "memory; needs pip install 'galdb[faiss]'), or auto (faiss when installed and "
             "it fits in memory, else pgvector)."
         ),
-    ] = GraphMethod.pgvector,
+    ] = GraphMethod.auto,
 ) -> None:
     """Label spreading over the kNN graph of the LVM's embeddings.
 
