@@ -27,6 +27,7 @@ from PIL import Image
 from galdb.errors import GaldbError
 from galdb.ingest.cutouts import is_fits
 from galdb.ingest.hdf5 import image_layout
+from galdb.lvm.fits_image import read_image
 
 COLUMNS = ("pixel_uri", "pixel_member", "pixel_index", "bands")
 
@@ -105,10 +106,12 @@ def read_pixels(ref: PixelRef) -> np.ndarray:
 
 
 def _from_fits(uri: str, ext: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyWarning)  # survey headers bend the standard
-        with open(uri, "rb") as fh, fits.open(fh, memmap=False) as hdul:
-            data = np.asarray(hdul[ext].data, dtype=np.float32)
+    data = read_image(uri, ext)  # a plain image, without astropy's header parsing
+    if data is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)  # survey headers bend the standard
+            with open(uri, "rb") as fh, fits.open(fh, memmap=False) as hdul:
+                data = np.asarray(hdul[ext].data, dtype=np.float32)
     return data[np.newaxis] if data.ndim == 2 else data
 
 
