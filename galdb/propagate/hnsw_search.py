@@ -11,6 +11,11 @@ fixed probe (0.81 at 1M), an HNSW search keeps its recall with n as pgvector's d
 same kind of graph, without a SQL statement per galaxy. Both steps run on ``threads``
 OpenMP threads, in chunks, so progress is reported as they go.
 
+Measured (``benchmarks/bench_graph_build.py --n 1000000 --pgvector-n 1000000``, 1M x 512-d
+embedding-like vectors, k=15, a quiet 2-CPU machine): the whole build, reading and writing
+included, 258 s at recall@15 0.985, against 740 s of pgvector queries (after 867 s for its
+index) at recall 0.928.
+
 Memory: the projected vectors as float32 and the graph (``2 * M`` level-0 links of 4 bytes
 per vector, plus the upper levels), on top of what the blocks build holds
 (:func:`memory_bytes`).
