@@ -7,12 +7,12 @@ import gzip
 
 import numpy as np
 from astropy.io import fits
-from conftest import real_dir
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from galdb.lvm.fits_image import read_image
 from galdb.lvm.pixels import PixelRef, read_pixels
+from tests.conftest import real_dir
 
 
 def astropy_image(path, ext: int = 0) -> np.ndarray:
