@@ -2,6 +2,7 @@
 
 import csv
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -212,18 +213,24 @@ def test_version_switch_is_atomic_under_a_concurrent_reader(settings, conn, gala
                     ).fetchone()
                 )
 
+    def reads_after(count: int) -> None:  # the reader has read more than count times
+        deadline = time.monotonic() + 30
+        while len(seen) <= count and time.monotonic() < deadline:
+            time.sleep(0.005)
+
     thread = threading.Thread(target=read)
     thread.start()
     try:
+        reads_after(0)  # the old version seen before the switch
         materialize(conn, task, second.version_id, chunk_rows=50)  # 12 commits while read
         materialize(conn, task, second.version_id, chunk_rows=50)  # re-predict in place
+        reads_after(len(seen) + 1)  # and the new one after it
     finally:
         done.set()
         thread.join()
-    assert len(seen) > 5
     assert all(row[0] == N and row[3] == N and row[1] == row[2] for row in seen), set(seen)
-    assert {row[1] for row in seen} <= {first.version_id, second.version_id}
-    assert seen[-1][1] == second.version_id
+    assert {row[1] for row in seen} == {first.version_id, second.version_id}
+    assert seen[0][1] == first.version_id and seen[-1][1] == second.version_id
     # the earlier version stays queryable in its own table
     old = conn.execute(f"SELECT count(*) FROM {table_names(first.version_id).qualified}")
     assert old.fetchone()[0] == N
