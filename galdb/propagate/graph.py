@@ -21,7 +21,7 @@ only an explicit ``"blocks"`` uses them:
   152 s), at a lower recall@15 against exact kNN (0.934 against 0.981;
   ``benchmarks/bench_propagate.py``); its cost grows linearly with n (plus the k-means
   assignment), the queries' faster: 1M took 10 min (``bench_graph_build.py``) against
-  34-63 min extrapolated for the queries, at recall 0.81 (1M on a quiet machine: 127 s).
+  34-63 min extrapolated for the queries, at recall 0.81 (1M on a quiet machine: 130 s).
   Holds the vectors in memory. An interrupted build starts over.
 - ``"pgvector"``: the HNSW query for a page of galaxies runs inside PostgreSQL (no vector
   leaves the server) and commits page by page, so an interrupted build resumes where it
