@@ -64,7 +64,7 @@ from galdb.search.batch import nearest_many
 
 DIM, LATENT, CLUSTERS, K = 512, 32, 1_000, 10
 SPEC = "synthetic:knn-bench"
-EF_SEARCH = (40, 100, 150, 200)
+EF_SEARCH = (40, 100, 120, 150, 200)
 FAISS_EF_SEARCH = (16, 32, 64, 100, 128, 150, 200)
 RECALL, TARGET_RATIO = 0.98, 0.5
 say = log
