@@ -13,7 +13,14 @@ def embed_command(
     model: Model = DEFAULT_MODEL,
     release: OptionalRelease = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 64,
-    workers: Annotated[int, typer.Option(min=0, help="DataLoader reader processes.")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="DataLoader reader processes (default: 0 on a machine of 2 CPUs or fewer, "
+            "where they take CPU from the model, else 2).",
+        ),
+    ] = None,
     input_size: Annotated[
         int | None, typer.Option(min=16, help="Input side in pixels (default: the model's).")
     ] = None,

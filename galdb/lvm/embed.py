@@ -12,6 +12,7 @@ the batches in flight and the next run embeds exactly the galaxies still missing
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -147,6 +148,13 @@ def write_vectors(
     conn.commit()
 
 
+def default_workers() -> int:
+    """DataLoader reader processes when none are asked for: none on a machine of 2 CPUs or
+    fewer, where a reader process takes CPU the forward pass needs (resnet18@64 on 2 CPUs:
+    0.78x the bare forward pass with none, 0.64-0.68x with 1-2; ``bench_embed.py``), else 2."""
+    return 0 if (os.cpu_count() or 1) <= 2 else 2
+
+
 def embed(
     conn: psycopg.Connection,
     url: str,
@@ -154,15 +162,17 @@ def embed(
     *,
     release_id: int | None = None,
     batch_size: int = 64,
-    workers: int = 2,
+    workers: int | None = None,
     progress: Progress | None = None,
     overlap: bool = True,
 ) -> EmbedSummary:
     """Embed every galaxy (of a release) that has no vector for ``loaded`` yet.
 
+    ``workers``: DataLoader reader processes (default :func:`default_workers`).
     ``overlap=False`` reads, runs the model and writes in turn in this thread (the path before
     :mod:`galdb.lvm.overlap`; ``bench_embed.py`` measures it as the reference).
     """
+    workers = default_workers() if workers is None else workers
     progress = progress or NoProgress()
     register_vector(conn)
     record = registry.register(conn, loaded)
