@@ -104,8 +104,11 @@ def main() -> None:
     rows = np.random.default_rng(args.seed + 1).choice(args.n, args.sample, replace=False)
     truth_rows = exact_neighbours(vectors, rows, args.k)
     m = min(args.pgvector_n, args.n)
-    small_rows = rows[rows < m] if m else rows[:0]
-    small_truth = exact_neighbours(vectors[:m], small_rows, args.k) if len(small_rows) else None
+    small_rows = rows[rows < m]
+    if m == args.n:  # the pgvector reference is the same model: the same exact neighbours
+        small_truth = truth_rows
+    else:
+        small_truth = exact_neighbours(vectors[:m], small_rows, args.k) if len(small_rows) else None
     log(f"exact kNN of {args.sample} galaxies computed")
     results: dict[str, dict] = {}
     with embedded_server(args.home, args.keep) as settings, connect(settings) as conn:

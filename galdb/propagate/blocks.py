@@ -192,7 +192,7 @@ def knn_graph(
     spare: int = SPARE,
     threads: int = 2,
     progress=None,
-    search=None,
+    search=knn_blocks,
     **options,
 ) -> BlockGraph:
     """The approximate k nearest other rows of each row of ``x`` (unit rows, float16).
@@ -205,7 +205,6 @@ def knn_graph(
     candidates, which are then re-ranked by the exact similarity of the full vectors. On
     vectors with no such subspace nothing is projected.
     """
-    search = search or knn_blocks
     axes = principal_axes(x, energy)
     if axes.shape[1] < x.shape[1]:
         y = np.empty((len(x), axes.shape[1]), np.float16)

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import psutil
@@ -277,8 +277,8 @@ def ensure_graph(
     where it stopped; a blocks or faiss build writes all rows in one transaction. The graph's
     ``n_embeddings`` (and ``ready`` for a build) is set last, in a transaction of its own.
     """
-    if method not in ("auto", "blocks", "faiss", "pgvector"):
-        raise ValueError(f"method must be 'auto', 'blocks', 'faiss' or 'pgvector', not {method!r}")
+    if method not in get_args(Method):
+        raise ValueError(f"method must be one of {', '.join(get_args(Method))}, not {method!r}")
     if method == "faiss" and not hnsw_search.available():
         raise GaldbError(
             "the 'faiss' graph method needs FAISS: pip install 'galdb[faiss]' "

@@ -27,7 +27,7 @@ import importlib.util
 
 import numpy as np
 
-from galdb.propagate.blocks import BlockGraph
+from galdb.propagate.blocks import SPARE, BlockGraph
 
 # On 1M x 512-d embedding-like vectors (latent_vectors, projected on 32 axes), 2 CPUs:
 # M 32, efConstruction 64, efSearch 64 gave recall@15 0.933; 32/64/128 0.972 (205 s for
@@ -47,8 +47,8 @@ def memory_bytes(n: int, dim: int, k: int) -> int:
     """An estimate of what a build with this search holds for ``n`` vectors of ``dim``:
     ids, float16 vectors, their float32 projection (at most ``dim`` wide), the HNSW links
     (with a tenth for the upper levels) and the candidates of every row."""
-    spare = k + 11
-    return n * (8 + dim * 2 + dim * 4 + int(2 * M * 4 * 1.1) + spare * (8 + 4) * 2)
+    looked_up = k + SPARE + 1  # the candidates of knn_graph, and the row itself
+    return n * (8 + dim * 2 + dim * 4 + int(2 * M * 4 * 1.1) + looked_up * (8 + 4) * 2)
 
 
 def knn_hnsw(y: np.ndarray, k: int, *, threads: int = 2, progress=None) -> BlockGraph:
