@@ -6,7 +6,8 @@ hash of its source id: release ``<set>-pre`` (pretraining only, labels unused) a
 the home also gets N GalSim cutouts (``galdb simulate``) as release ``sims``.
 
 A row is ``method:arch[/patch]:data`` with method simclr, simsiam or masked (or ``random``:
-the random-init floor, no pretraining), a timm architecture (``/8``: a ViT built for the
+the random-init floor, no pretraining; with ``--init SPEC`` every row starts from that model
+instead, and ``random`` probes it as it is), a timm architecture (``/8``: a ViT built for the
 input size with 8-px patches) and data ``real`` (the -pre releases) or ``real+sims[-NAME]``
 (and the simulated release of that name). Each
 row pretrains with ``galdb lvm pretrain``'s library call for the same ``--cpu-minutes`` of
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -79,22 +81,26 @@ class Row:
     arch: str
     patch: int | None
     data: str
+    init: str | None = None  # a model spec the backbone starts from (--init)
 
     @classmethod
-    def parse(cls, text: str) -> Row:
+    def parse(cls, text: str, init: str | None = None) -> Row:
         method, arch, data = text.split(":")
         arch, _, patch = arch.partition("/")
         if data != "real" and not data.startswith("real+sims"):
             raise SystemExit(f"row {text!r}: data must be real or real+sims[-NAME]")
-        return cls(method, arch, int(patch) if patch else None, data)
+        return cls(method, arch, int(patch) if patch else None, data, init)
 
     @property
     def name(self) -> str:
         patch = f"-p{self.patch}" if self.patch else ""
-        return f"{self.method}-{self.arch}{patch}-{self.data.replace('+', '-')}"
+        start = "-from-" + re.sub(r"[^A-Za-z0-9]+", "-", self.init) if self.init else ""
+        return f"{self.method}-{self.arch}{patch}-{self.data.replace('+', '-')}{start}"
 
     def label(self) -> str:
-        return f"{self.method}:{self.arch}{f'/{self.patch}' if self.patch else ''}:{self.data}"
+        patch = f"/{self.patch}" if self.patch else ""
+        start = f" from {self.init}" if self.init else ""
+        return f"{self.method}:{self.arch}{patch}:{self.data}{start}"
 
 
 def in_pretrain_half(source_id: str, share: float) -> bool:
@@ -165,6 +171,7 @@ def config(row: Row, args) -> PretrainConfig:
         threads=args.threads,
         seed=args.seed,
         releases=pretrain_releases(row),
+        init=row.init,
         checkpoint_minutes=60,
     )
 
@@ -172,7 +179,8 @@ def config(row: Row, args) -> PretrainConfig:
 def cli_command(row: Row, cfg: PretrainConfig | None, out: Path) -> str:
     """The `galdb` commands that make and probe this row's embeddings."""
     if cfg is None:
-        model = f"timm:{row.arch} --input-size 64 --crop {PretrainConfig().crop_fraction}"
+        crop = PretrainConfig().crop_fraction
+        model = row.init or f"timm:{row.arch} --input-size 64 --crop {crop}"
         steps = []
     else:
         model = f"checkpoint:{out}"
@@ -182,6 +190,8 @@ def cli_command(row: Row, cfg: PretrainConfig | None, out: Path) -> str:
         parts += ["--minutes", str(cfg.minutes), "--epochs", str(cfg.epochs)]
         if cfg.patch_size:
             parts += ["--patch-size", str(cfg.patch_size)]
+        if cfg.init:
+            parts += ["--init", cfg.init]
         for release in cfg.releases:
             parts += ["--release", release]
         steps = [shlex.join(parts)]
@@ -282,10 +292,15 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch threads while pretraining")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--init",
+        help="a model spec every row starts from instead of random weights (galdb lvm pretrain "
+        "--init), e.g. galdb:default; a random row then probes that model as it is",
+    )
     args = p.parse_args()
     if args.home is None:
         raise SystemExit("--home is needed (the ingested halves and checkpoints are reused)")
-    rows = [Row.parse(r) for r in args.rows.split(",")]
+    rows = [Row.parse(r, args.init) for r in args.rows.split(",")]
     sims = {
         r.data.split("+")[1]: args.sims_dir or args.home / r.data.split("+")[1]
         for r in rows
@@ -303,8 +318,9 @@ def main() -> None:
             out = args.home / "recipes" / f"{row.name}-{args.cpu_minutes:g}cpumin{seed}.pt"
             if row.method == "random":
                 cfg, meta = None, {"steps": 0, "cpu_seconds": 0.0, "seconds": 0.0}
-                loaded = load_model(f"timm:{row.arch}", input_size=args.input_size,
-                                    crop_fraction=PretrainConfig().crop_fraction)  # fmt: skip
+                loaded = load_model(row.init) if row.init else load_model(
+                    f"timm:{row.arch}", input_size=args.input_size,
+                    crop_fraction=PretrainConfig().crop_fraction)  # fmt: skip
             else:
                 cfg = config(row, args)
                 meta = pretrained(conn, row, cfg, out)
@@ -342,7 +358,9 @@ def main() -> None:
             mean100,
             "AUC",
             reference=sum(floor[s][1] for s in sets) / len(sets) if floor else None,
-            reference_name="random init (the random row)",
+            reference_name=f"{args.init} as it is (the random row)"
+            if args.init
+            else "random init (the random row)",
         )
     print("\ncommands:")
     for row, _, _, command in table:

@@ -16,11 +16,19 @@ def pretrain_command(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint file to write.")],
     arch: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="timm architecture, e.g. resnet10t, convnext_atto, vit_tiny_patch16_224."
+            help="timm architecture, e.g. resnet10t, convnext_atto, vit_tiny_patch16_224 "
+            "(default: resnet18, or the --init model's)."
         ),
-    ] = "resnet18",
+    ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from this model's weights (e.g. galdb:default, checkpoint:ssl.pt) "
+            "instead of random ones: adapt it to these cutouts without labels."
+        ),
+    ] = None,
     method: Annotated[
         str,
         typer.Option(
@@ -60,14 +68,23 @@ def pretrain_command(
     --cpu-minutes counts this process's CPU time, the equal-compute budget on a shared
     machine (wall --minutes depend on the neighbours); whichever budget ends first stops it.
 
+    --init continues from a trained model (same architecture) instead of random weights,
+    e.g. the shipped encoder adapted to a survey's own cutouts:
+    galdb lvm pretrain --init galdb:default --release dr10 --cpu-minutes 30 --out dr10.pt
+
     Example: galdb lvm pretrain --arch resnet18 --method simsiam --minutes 30 --out ssl.pt
     (interrupted? the same command with --resume)
     """
     from galdb.db.connect import connect
     from galdb.lvm.pretrain import PretrainConfig, pretrain
 
+    if arch is None and init is not None:
+        from galdb.lvm.specs import load_model
+
+        arch = load_model(init).arch
     cfg = PretrainConfig(
-        arch=arch,
+        arch=arch or "resnet18",
+        init=init,
         method=method,
         input_size=input_size,
         crop_fraction=crop,
@@ -88,7 +105,7 @@ def pretrain_command(
         s = pretrain(conn, cfg, out, progress, resume=resume)
     losses = f"; loss {s.losses[0]:.3f} -> {s.losses[-1]:.3f}" if s.losses else ""
     console.print(
-        f"pretrained {arch} ({method}, {s.device}) on {s.images:,} cutouts: {s.epochs} epochs, "
+        f"pretrained {cfg.arch} ({method}, {s.device}) on {s.images:,} cutouts: {s.epochs} epochs, "
         f"{s.steps} steps in {s.seconds / 60:.1f} min ({s.cpu_seconds / 60:.1f} CPU-min)"
         f"{losses}; wrote {s.checkpoint}"
     )

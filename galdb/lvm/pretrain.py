@@ -15,6 +15,10 @@ optimizer, the random state and the position in the epoch) and resumes from ``ou
 (``resume=True``) at the step it reached, so an interrupted run ends where an uninterrupted
 one would. On a GPU it trains in bfloat16 autocast.
 
+``init`` (a model spec: ``galdb:default``, ``checkpoint:PATH``, ...) starts the backbone from
+that model's weights instead of random ones: continued pretraining, e.g. the shipped encoder
+adapted to a survey's own unlabelled cutouts. The projection head starts afresh.
+
 Budgets: ``epochs``, wall ``minutes`` and ``cpu_minutes`` (this process's CPU time, all its
 threads, ``time.process_time()``; DataLoader worker processes are not counted). CPU time is
 the equal-compute budget on a shared machine, where wall minutes depend on the neighbours.
@@ -78,6 +82,7 @@ class PretrainConfig:
     seed: int = 0
     threads: int | None = None
     releases: tuple[str, ...] = ()
+    init: str | None = None  # a model spec whose weights the backbone starts from
     augment: Augment = field(default_factory=Augment)
     device: str = "auto"  # auto (cuda when present), cpu or cuda
     workers: int = 0  # DataLoader processes reading cutouts
@@ -375,6 +380,23 @@ class _State:
     epoch_seconds: float = 0.0
     epoch_cpu_seconds: float = 0.0
     epoch_log: list[dict] = field(default_factory=list)
+    init_weights_sha256: str | None = None  # of cfg.init's weights, when there is one
+
+
+def start_from(backbone: torch.nn.Module, cfg: PretrainConfig) -> str:
+    """Copy the weights of the model ``cfg.init`` names into ``backbone``; their sha256."""
+    from galdb.lvm.specs import load_model
+
+    loaded = load_model(cfg.init)
+    try:
+        backbone.load_state_dict(loaded.model.state_dict())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise GaldbError(
+            f"--init {cfg.init}: its {loaded.arch} weights do not fit the {cfg.arch} backbone "
+            f"at input size {cfg.input_size} ({first}); use --arch {loaded.arch}"
+        ) from exc
+    return loaded.weights_sha256
 
 
 def _load_state(path: Path, cfg: PretrainConfig, model, opt, gen) -> _State:
@@ -409,6 +431,7 @@ def _meta(cfg: PretrainConfig, images: int, state: _State, device, complete: boo
         "complete": complete,
         "loss_per_epoch": [e["loss"] for e in state.epoch_log],
         "epoch_log": state.epoch_log,
+        "init_weights_sha256": state.init_weights_sha256,
     }
 
 
@@ -461,7 +484,10 @@ def pretrain(
     model = build(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
-    state = _load_state(state_path(out), cfg, model, opt, gen) if resume else _State()
+    if resume:
+        state = _load_state(state_path(out), cfg, model, opt, gen)
+    else:
+        state = _State(init_weights_sha256=start_from(model.backbone, cfg) if cfg.init else None)
     model.to(device)
     # the optimizer's moments follow the parameters to the device
     opt.load_state_dict(opt.state_dict())

@@ -22,6 +22,7 @@ from galdb.lvm.pretrain import (
     pretrain,
     resolve_device,
     simsiam_loss,
+    start_from,
     state_path,
 )
 from galdb.lvm.specs import load_model
@@ -297,3 +298,43 @@ def test_cpu_minutes_budget_stops_the_run_and_is_logged(settings, sim_release, t
     with connect(settings) as conn:
         more = pretrain(conn, replace(cfg, cpu_minutes=0.004), tmp_path / "c.pt", resume=True)
     assert more.steps > s.steps and more.cpu_seconds >= 0.24
+
+
+def test_init_starts_from_a_trained_model_and_records_it(settings, sim_release, tmp_path):
+    """--init: the backbone starts from the named model's weights (not random ones), the
+    sha256 of those weights is in the metadata, and a mismatched architecture is named."""
+    with connect(settings) as conn:
+        pretrain(conn, _cfg(sim_release, epochs=1), tmp_path / "first.pt")
+        first = load_model(f"checkpoint:{tmp_path / 'first.pt'}")
+        cfg = _cfg(sim_release, epochs=1, init=f"checkpoint:{tmp_path / 'first.pt'}")
+        backbone = create_backbone(cfg)
+        assert start_from(backbone, cfg) == first.weights_sha256
+        for name, value in first.model.state_dict().items():
+            assert torch.equal(backbone.state_dict()[name], value), name
+        # one step of training moves the weights a little from the start, nowhere near random
+        pretrain(conn, cfg, tmp_path / "one.pt", stop_after_steps=1)
+        stepped = load_model(f"checkpoint:{tmp_path / 'one.pt'}").model.state_dict()
+        fresh = create_backbone(_cfg(sim_release)).state_dict()
+        w = "conv1.0.weight"
+        moved = (stepped[w] - first.model.state_dict()[w]).abs().max()
+        assert moved < 0.2 * (fresh[w] - first.model.state_dict()[w]).abs().max()
+        summary = pretrain(conn, cfg, tmp_path / "adapted.pt")
+        meta = torch.load(tmp_path / "adapted.pt", weights_only=True)["meta"]
+        assert summary.complete and meta["config"]["init"] == cfg.init
+        assert meta["init_weights_sha256"] == first.weights_sha256
+        wrong = replace(cfg, arch="resnet18")
+        with pytest.raises(GaldbError, match="resnet10t weights do not fit the resnet18"):
+            pretrain(conn, wrong, tmp_path / "wrong.pt")
+
+
+def test_cli_init_takes_the_architecture_of_the_model(settings, sim_release, tmp_path, capsys):
+    from galdb.cli import main
+
+    options = ["--input-size", "24", "--batch-size", "8", "--release", sim_release]
+    base = ["lvm", "pretrain", "--epochs", "1", "--device", "cpu", *options]
+    assert main([*base, "--arch", "resnet10t", "--out", str(tmp_path / "a.pt")]) == 0
+    capsys.readouterr()
+    init = f"checkpoint:{tmp_path / 'a.pt'}"
+    assert main([*base, "--init", init, "--out", str(tmp_path / "b.pt")]) == 0
+    assert "pretrained resnet10t (simclr, cpu)" in capsys.readouterr().out
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["meta"]["config"]["init"] == init
