@@ -72,7 +72,8 @@ galdb_owner`` on Citus: Citus connects to the workers as the current role, and t
 role may not log in (:func:`galdb.db.connect.connect`).
 
 The kNN graph is built on Citus through ``nearest_vectors`` (:mod:`galdb.propagate.graph`),
-and rebuilt rather than extended when embeddings were added. The review queue's
+and extended in place when embeddings were added (its old rows locked one statement each,
+since Citus refuses a multi-shard ``FOR UPDATE``). The review queue's
 ``lease_review_items`` locks and leases one galaxy per statement (migration 0014), which
 Citus routes to its shard; being ``SECURITY DEFINER`` (reviewers lease through it without
 rights on the galaxies) it runs as its owner, and Citus connects to the workers as that role,

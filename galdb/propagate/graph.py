@@ -30,8 +30,6 @@ only an explicit ``"blocks"`` uses them:
   kNN statement per galaxy, pushed down to every shard). Memory stays bounded by a page
   whatever the size of the table.
 
-On Citus a ready graph is rebuilt rather than extended.
-
 A ready graph is kept up to date with the model's embeddings (:func:`ensure_graph`):
 
 - same count: reused as it is;
@@ -45,7 +43,9 @@ A ready graph is kept up to date with the model's embeddings (:func:`ensure_grap
   nearest), widened because kNN is far from symmetric in many dimensions. A page's rows
   and its updates commit together, so a galaxy has a row exactly when its updates are
   done: an interrupted extension continues with the galaxies still lacking a row, and
-  re-running it changes nothing. ``n_embeddings`` is set at the end;
+  re-running it changes nothing. ``n_embeddings`` is set at the end. On Citus the page's
+  queries go through ``galdb.nearest_vectors`` and the old rows are locked one statement
+  each (Citus refuses a multi-shard ``FOR UPDATE``); the update itself is the same;
 - anything else (embeddings removed, galaxies missing from the partition): a new graph is
   built and replaces the old one.
 """
@@ -226,12 +226,16 @@ def reverse_update_sql(k: int) -> str:
     )
 
 
-def enter_rows(conn: psycopg.Connection, graph_id: int, k: int, candidates: list[tuple]) -> int:
+def enter_rows(
+    conn: psycopg.Connection, graph_id: int, k: int, candidates: list[tuple], *, citus=False
+) -> int:
     """Put new galaxies into the graph rows they are closer to than those rows' k-th.
 
     ``candidates`` are ``(g, ids, sims)``: new galaxy ``g`` and the galaxies nearest to it
     with their similarities (what :func:`extend_page_sql` returns). Locks, then updates the
-    rows; returns how many rows changed. Does not commit.
+    rows; returns how many rows changed. Does not commit. On Citus (``citus``), which
+    refuses a multi-shard ``FOR UPDATE``, the rows are locked one statement each (each goes
+    to one shard), still in galaxy_id order.
     """
     h, g, s = [], [], []
     for galaxy, ids, sims in candidates:
@@ -241,7 +245,16 @@ def enter_rows(conn: psycopg.Connection, graph_id: int, k: int, candidates: list
     if not h:
         return 0
     params = {"graph": graph_id, "h": h, "g": g, "s": s}
-    locked = conn.execute(reverse_lock_sql(k), params).fetchall()
+    if citus:
+        locked = conn.execute(_gain_sql(k, "t.galaxy_id, c.g, c.s"), params).fetchall()
+        with conn.cursor() as cur:
+            cur.executemany(
+                "SELECT 1 FROM galdb.knn_neighbours WHERE graph_id = %s AND galaxy_id = %s "
+                "FOR UPDATE",
+                [(graph_id, row) for row in sorted({t[0] for t in locked})],
+            )
+    else:
+        locked = conn.execute(reverse_lock_sql(k), params).fetchall()
     if not locked:
         return 0
     h, g, s = (list(column) for column in zip(*locked, strict=True))
@@ -299,9 +312,7 @@ def ensure_graph(
         (record.model_id, k),
     ).fetchone()
     added = n - ready[1] if ready else 0
-    # on Citus a graph is rebuilt rather than extended (the extension's SQL is not adapted)
-    extendable = not is_galdb_distributed(conn)
-    if ready and not building and not rebuild and extendable and 0 < added <= extend_up_to * n:
+    if ready and not building and not rebuild and 0 < added <= extend_up_to * n:
         if _only_added(conn, record, ready[0]):
             return _extend(conn, url, record, k, ready[0], ready[2], workers, progress)
     if building and not rebuild:
@@ -438,23 +449,25 @@ def _build_part(url, record, k, graph_id, ef_search, workers, worker, progress, 
         after = -1
         params = {"graph": graph_id, "workers": workers, "worker": worker, "page": PAGE}
         while rows := (
-            _citus_page(conn, record, k, params | {"after": after}, settings)
+            _citus_page(conn, record, k, reach, params | {"after": after}, settings)
             if on_citus
             else conn.execute(query, params | {"after": after}).fetchall()
         ):
             if extend:
-                enter_rows(conn, graph_id, k, rows)
+                enter_rows(conn, graph_id, k, rows, citus=on_citus)
             conn.commit()
             after = max(r[0] for r in rows)
             if progress is not None:
                 progress.advance(len(rows))
 
 
-def _citus_page(conn, record: ModelRecord, k: int, params: dict, settings: str) -> list:
-    """On Citus, :func:`neighbours_sql`'s page: Citus refuses its LATERAL kNN subquery per
-    galaxy, so the page's vectors go through ``galdb.nearest_vectors`` (one kNN statement per
-    galaxy, pushed down to every shard's HNSW index) and the rows are written with COPY.
-    Returns the page's galaxy ids; the caller commits."""
+def _citus_page(conn, record: ModelRecord, k: int, reach: int, params: dict, settings: str):
+    """On Citus, :func:`neighbours_sql`'s page (``reach`` == k) or :func:`extend_page_sql`'s
+    (``reach`` > k): Citus refuses their LATERAL kNN subquery per galaxy, so the page's
+    vectors go through ``galdb.nearest_vectors`` (one kNN statement per galaxy, pushed down
+    to every shard's HNSW index) and the rows (each galaxy's k nearest) are written with
+    COPY. Returns ``(galaxy_id, ids, sims)`` of the page, with the ``reach`` nearest; the
+    caller commits."""
     conn.execute(settings.replace("SET ", "SET LOCAL "))  # SET LOCAL reaches the workers
     page = conn.execute(
         f"SELECT p.galaxy_id, p.embedding::text FROM ({_page_sql(record)}) p", params
@@ -464,13 +477,13 @@ def _citus_page(conn, record: ModelRecord, k: int, params: dict, settings: str) 
     found = conn.execute(
         "SELECT query_index, galaxy_id, distance FROM "
         "galdb.nearest_vectors(%s::text[]::halfvec[], %s, %s)",
-        ([r[1] for r in page], k + 1, str(record.model_id)),
+        ([r[1] for r in page], reach + 1, str(record.model_id)),
     ).fetchall()
-    rows: dict[int, tuple[list[int], list[float]]] = {}
-    for i, neighbour, distance in found:
+    rows: dict[int, tuple[list[int], list[float]]] = {r[0]: ([], []) for r in page}
+    for i, neighbour, distance in sorted(found, key=lambda r: (r[0], r[2])):
         query = page[i - 1][0]
-        ids, sims = rows.setdefault(query, ([], []))
-        if neighbour != query and len(ids) < k:
+        ids, sims = rows[query]
+        if neighbour != query and len(ids) < reach:
             ids.append(neighbour)
             sims.append(1.0 - distance)
     with (
@@ -482,8 +495,8 @@ def _citus_page(conn, record: ModelRecord, k: int, params: dict, settings: str) 
     ):
         for galaxy, (ids, sims) in rows.items():
             if ids:
-                cp.write_row((params["graph"], galaxy, ids, sims))
-    return [(r[0],) for r in page]
+                cp.write_row((params["graph"], galaxy, ids[:k], sims[:k]))
+    return [(galaxy, ids, sims) for galaxy, (ids, sims) in rows.items()]
 
 
 @dataclass

@@ -350,3 +350,47 @@ def test_review_queue_on_the_cluster(settings, conn):
         (task.task_id,),
     ).fetchone()[0]
     assert accepted == 120
+
+
+def test_knn_graph_is_extended_on_the_cluster(settings, conn):
+    """Embeddings added to a model with a ready graph: the graph is extended in place (new
+    rows through nearest_vectors, old rows updated), as close to exact kNN as a rebuild."""
+    from galdb.datasets.vectors import clustered_vectors, store_vectors
+
+    n_old, n_new, k = 400, 80, 5
+    vectors, _ = clustered_vectors(n_old + n_new, 16, 6, spread=0.6, seed=12)
+    release = f"citus-append-{uuid.uuid4().hex[:6]}"
+    spec = f"synthetic:{release}"
+    record, old_ids = store_vectors(conn, vectors[:n_old], release, spec)
+    url = database_url(settings)
+    first = ensure_graph(conn, url, record, k, workers=2)
+    before = dict(
+        conn.execute(
+            "SELECT galaxy_id, neighbour_ids FROM galdb.knn_neighbours WHERE graph_id = %s",
+            (first.graph_id,),
+        ).fetchall()
+    )
+    _, new_ids = store_vectors(conn, vectors[n_old:], f"{release}-b", spec)
+    extended = ensure_graph(conn, url, record, k, workers=2, extend_up_to=1.0)
+    assert extended.mode == "extended" and extended.graph_id == first.graph_id
+    assert extended.n_embeddings == n_old + n_new
+    ids = np.concatenate([old_ids, new_ids])
+    row_of = {int(g): i for i, g in enumerate(ids)}
+    x = vectors.astype(np.float16).astype(np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    truth = np.argsort(-sims, axis=1)[:, :k]
+    rows = dict(
+        conn.execute(
+            "SELECT galaxy_id, neighbour_ids FROM galdb.knn_neighbours WHERE graph_id = %s",
+            (first.graph_id,),
+        ).fetchall()
+    )
+    assert len(rows) == n_old + n_new
+    hits = sum(len({row_of[h] for h in rows[int(g)]} & set(truth[i])) for i, g in enumerate(ids))
+    assert hits / (len(ids) * k) > 0.95
+    new = set(new_ids.tolist())
+    gained = [g for g in old_ids.tolist() if set(rows[g]) - set(before[g])]
+    assert gained and all(set(rows[g]) - set(before[g]) <= new for g in gained)
+    assert ensure_graph(conn, url, record, k).mode == "reused"
