@@ -19,7 +19,7 @@ def pretrain_command(
         str | None,
         typer.Option(
             help="timm architecture, e.g. resnet10t, convnext_atto, vit_tiny_patch16_224 "
-            "(default: resnet18, or the --init model's)."
+            "(default: resnet10t, or the --init model's)."
         ),
     ] = None,
     init: Annotated[
@@ -83,7 +83,7 @@ def pretrain_command(
 
         arch = load_model(init).arch
     cfg = PretrainConfig(
-        arch=arch or "resnet18",
+        arch=arch or PretrainConfig.arch,
         init=init,
         method=method,
         input_size=input_size,
