@@ -14,7 +14,10 @@ and prints the test AUC of each, with the seconds the fine-tuning took.
     python benchmarks/eval_finetune.py --home /work/galdb-eval \
         --model checkpoint:/work/galdb-eval/ssl-gz2-r18-64.pt --sets gz2 --labels 32,100,320,all
 
-The home must hold the releases (see ``eval_ssl_probe.py``) embedded with the model.
+The home must hold the releases (see ``eval_ssl_probe.py``) embedded with the model;
+``--release-suffix -eval`` reads ``gz2-eval``, ... instead: the probing halves that
+``eval_recipes.py`` makes, whose images its pretraining (and an ``--init`` adaptation) never
+saw.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3)
     parser.add_argument("--unfreeze", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--release-suffix", default="", help="read release <set><suffix>, e.g. -eval"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     counts = [None if c == "all" else int(c) for c in args.labels.split(",")]
@@ -74,11 +80,13 @@ def main() -> None:
         loaded = load_registered(conn, record)
         prep = loaded.preprocessing
         for name in args.sets.split(","):
-            data = load_labelled(conn, record, *SETS[name])
+            release, label, split, test_value = SETS[name]
+            release += args.release_suffix
+            data = load_labelled(conn, record, release, label, split, test_value=test_value)
             order = np.argsort(data.galaxy_ids)
             assert (order == np.arange(len(order))).all()  # load_labelled sorts by galaxy_id
             t = time.perf_counter()
-            stream = CutoutStream(pixel_refs(conn, data.galaxy_ids, name), prep)
+            stream = CutoutStream(pixel_refs(conn, data.galaxy_ids, release), prep)
             cutouts = torch.stack([stream[i] for i in range(len(stream))])
             centred = load_images(conn, data.galaxy_ids, prep)
             print(f"{name}: read {len(stream)} cutouts in {time.perf_counter() - t:.0f} s")
