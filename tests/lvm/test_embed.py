@@ -128,11 +128,11 @@ def test_killed_embed_resumes_to_one_vector_each(settings, conn, embedded, tmp_p
         "--release",
         release,
         "--batch-size",
-        "2",
+        "1",
         "--workers",
         "0",
-        "--input-size",
-        "32",
+        "--input-size",  # large enough that 40 cutouts take a second, so the poll sees them
+        "128",
     ]
 
     def count(c):
