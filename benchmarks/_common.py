@@ -140,6 +140,53 @@ def embedded_server(home: Path | None, keep: bool) -> Iterator[Settings]:
             log(f"removed {home}")
 
 
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+SKIP_STATUS = 77  # run_all.py reports this exit status as skipped, the last line the reason
+
+
+def script_module(name: str):
+    """A module of ``scripts/`` (``build_citus``, ``citus_cluster``), imported by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def require_citus() -> None:
+    """Exit with :data:`SKIP_STATUS` (and the reason) where Citus is not built."""
+    build = script_module("build_citus")
+    if not build.is_installed(build.cache_dir()):
+        print("Citus is not built here; run python scripts/build_citus.py", flush=True)
+        raise SystemExit(SKIP_STATUS)
+
+
+@contextmanager
+def citus_server(root: Path, workers: int, shards: int) -> Iterator[Settings]:
+    """A local Citus cluster under ``root`` (a coordinator and ``workers`` workers from the
+    embedded server's binaries, each with a share of its memory settings), galdb initialised
+    on it with ``shards`` shards (``galdb db init --citus``); stopped at the end."""
+    from galdb.db import server
+
+    cluster = script_module("citus_cluster")
+    nodes = workers + 1
+    tuning = {
+        k: f"{int(v[:-2]) // nodes}MB" if v.endswith("MB") else v
+        for k, v in server.tuning().items()
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)  # the nodes run as the server user (see scripts/citus_cluster.py)
+    url = cluster.start(root / "cluster", workers, settings=tuning)
+    try:
+        citus = Settings(home=root / "citus", database_url=url)
+        admin.init(citus, citus=True, shards=shards)
+        log(f"Citus cluster ready: a coordinator and {workers} workers, {shards} shards")
+        yield citus
+    finally:
+        cluster.stop(root / "cluster")
+
+
 def percentile_ms(seconds: Sequence[float], q: float) -> float:
     """The ``q``-th percentile of durations in seconds, in milliseconds."""
     return float(np.percentile(np.asarray(seconds), q) * 1000.0)

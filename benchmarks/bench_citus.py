@@ -32,14 +32,22 @@ group, merging), not what separate machines would give. Needs Citus built
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import Figures, command_line, log, machine, percentile_ms, print_table
+from _common import (
+    Figures,
+    citus_server,
+    command_line,
+    log,
+    machine,
+    percentile_ms,
+    print_table,
+    require_citus,
+)
 from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 
@@ -49,18 +57,9 @@ from galdb.db.connect import connect
 from galdb.db.settings import Settings
 from galdb.lvm import registry
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 K = 10
 EF_SEARCH = (40, 100)
-SKIP_STATUS = 77  # run_all.py: this machine cannot run the benchmark
 CONE_RADII = (0.5, 2.0)  # degrees: ~7 and ~110 galaxies per cone at 300k on the sphere
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def data(n: int, dim: int, queries: int, seed: int):
@@ -170,7 +169,6 @@ def sizes(n: int, dim: int, seed: int) -> None:
 
 
 def main() -> None:
-    p = _script("build_citus")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=300_000)
     parser.add_argument("--dim", type=int, default=128)
@@ -185,10 +183,7 @@ def main() -> None:
     if args.sizes:
         sizes(args.sizes, args.dim, args.seed)
         return
-    if not p.is_installed(p.cache_dir()):
-        # run_all.py reports exit status 77 as skipped, with this last line as the reason
-        print("Citus is not built here; run python scripts/build_citus.py", flush=True)
-        raise SystemExit(SKIP_STATUS)
+    require_citus()
     log(f"machine: {machine()}")
     base, queries, positions = data(args.n, args.dim, args.queries, args.seed)
     truth = exact_top(base, queries)
@@ -197,24 +192,14 @@ def main() -> None:
         [rng.uniform(0, 360, args.cones), np.degrees(np.arcsin(rng.uniform(-1, 1, args.cones)))]
     )
     root = Path(tempfile.mkdtemp(prefix="galdb-bench-citus-"))
-    root.chmod(0o755)  # the nodes run as the server user (see scripts/citus_cluster.py)
     results = {}
     try:
         single = Settings(home=root / "single")
         admin.init(single)
         results["single"] = run(single, "single", base, queries, positions, truth, cones)
         server.stop(single.pgdata)
-        cluster = _script("citus_cluster")
-        nodes = args.workers + 1
-        tuning = {
-            k: f"{int(v[:-2]) // nodes}MB" if v.endswith("MB") else v
-            for k, v in server.tuning().items()
-        }
-        url = cluster.start(root / "cluster", args.workers, settings=tuning)
-        citus = Settings(home=root / "citus", database_url=url)
-        admin.init(citus, citus=True, shards=args.shards)
-        results["citus"] = run(citus, "citus", base, queries, positions, truth, cones)
-        cluster.stop(root / "cluster")
+        with citus_server(root, args.workers, args.shards) as citus:
+            results["citus"] = run(citus, "citus", base, queries, positions, truth, cones)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     s, c = results["single"], results["citus"]

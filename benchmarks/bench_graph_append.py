@@ -1,6 +1,8 @@
 """Adding galaxies to a kNN graph: incremental extension against a full rebuild, same data.
 
-Steps, all in one run against one fresh embedded server:
+Steps, all in one run against one fresh embedded server (``--citus``: a local Citus cluster
+instead, a coordinator and 2 workers with ``--shards`` shards, the same steps through the
+coordinator; needs ``python scripts/build_citus.py``):
 
 1. ``--n`` clustered ``--dim`` vectors (:func:`galdb.datasets.vectors.clustered_vectors`,
    ``--clusters`` centres) are stored under a pseudo-model, its HNSW index is built and its
@@ -19,22 +21,30 @@ Steps, all in one run against one fresh embedded server:
 
     python benchmarks/bench_graph_append.py --n 300000 --add 10000
     python benchmarks/bench_graph_append.py --n 20000 --add 1000     # smoke run (~1 min)
+    python benchmarks/bench_graph_append.py --n 20000 --add 1000 --citus --shards 4
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from _common import (
     Figures,
     LogProgress,
+    citus_server,
     command_line,
     embedded_server,
     log,
     machine,
     parser,
     print_table,
+    require_citus,
     verdict,
 )
 
@@ -64,7 +74,25 @@ def parse_args():
         help="ensure_graph method of the first build and the rebuild (default auto: blocks "
         "when they fit in memory)",
     )
+    p.add_argument("--citus", action="store_true", help="on a local Citus cluster (2 workers)")
+    p.add_argument("--shards", type=int, default=4, help="--citus: shards (default 4)")
     return p.parse_args()
+
+
+@contextmanager
+def galdb_server(args) -> Iterator:
+    """The embedded server, or with ``--citus`` a local cluster in a temporary directory."""
+    if not args.citus:
+        with embedded_server(args.home, args.keep) as settings:
+            yield settings
+        return
+    require_citus()
+    root = Path(tempfile.mkdtemp(prefix="galdb-bench-append-citus-"))
+    try:
+        with citus_server(root, 2, args.shards) as settings:
+            yield settings
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def graph_lists(conn, graph_id: int, galaxy_ids: np.ndarray) -> list[list[int]]:
@@ -97,7 +125,7 @@ def recall(lists: list[list[int]], truth: np.ndarray) -> float:
 def run(args) -> dict:
     out: dict = {}
     total = args.n + args.add
-    with embedded_server(args.home, args.keep) as settings:
+    with galdb_server(args) as settings:
         url = database_url(settings)
         with connect(settings) as conn:
             vectors, _ = clustered_vectors(
@@ -181,6 +209,7 @@ def report(args, out: dict, figures: Figures) -> None:
     print(
         f"{args.n:,} + {args.add:,} clustered {args.dim}-d vectors ({args.clusters} clusters, "
         f"spread {args.spread}), k = {args.k}, {args.workers} workers"
+        + (f"; on Citus (2 workers, {args.shards} shards)" if args.citus else "")
     )
     print(
         f"setup (not compared): stored {out['store']:.1f} s, HNSW index {out['index']:.1f} s, "
@@ -209,7 +238,7 @@ def report(args, out: dict, figures: Figures) -> None:
         f"target: recall of the extended graph >= {TARGET_RECALL_RATIO} of the rebuilt one's: "
         f"{verdict(ok)} ({ratio:.4f})"
     )
-    size = f"{args.add:,} added to {args.n:,}"
+    size = f"{args.add:,} added to {args.n:,}" + (" on Citus" if args.citus else "")
     figures.add(
         f"graph extension, {size}",
         out["extend"],
