@@ -227,7 +227,7 @@ def reverse_update_sql(k: int) -> str:
 
 
 def enter_rows(
-    conn: psycopg.Connection, graph_id: int, k: int, candidates: list[tuple], *, citus=False
+    conn: psycopg.Connection, graph_id: int, k: int, candidates: list[tuple], *, citus: bool = False
 ) -> int:
     """Put new galaxies into the graph rows they are closer to than those rows' k-th.
 
