@@ -197,6 +197,12 @@ def _gain_sql(k: int, columns: str = "c.h, c.g, c.s") -> str:
     )
 
 
+def entering_sql(k: int) -> str:
+    """The candidate triples ``(row, new galaxy, similarity)`` whose new galaxy should enter
+    that graph row (see :func:`_gain_sql`), without locking anything."""
+    return _gain_sql(k, "t.galaxy_id, c.g, c.s")
+
+
 def reverse_lock_sql(k: int) -> str:
     """Lock, in galaxy_id order, the graph rows that candidate triples would enter, and
     return those triples.
@@ -205,7 +211,7 @@ def reverse_lock_sql(k: int) -> str:
     deadlocks. Other workers' commits only make lists closer, so a triple that does not
     qualify now never will; :func:`reverse_update_sql` re-checks the locked ones.
     """
-    return _gain_sql(k, "t.galaxy_id, c.g, c.s") + " ORDER BY t.galaxy_id FOR UPDATE OF t"
+    return entering_sql(k) + " ORDER BY t.galaxy_id FOR UPDATE OF t"
 
 
 def reverse_update_sql(k: int) -> str:
@@ -246,7 +252,7 @@ def enter_rows(
         return 0
     params = {"graph": graph_id, "h": h, "g": g, "s": s}
     if citus:
-        locked = conn.execute(_gain_sql(k, "t.galaxy_id, c.g, c.s"), params).fetchall()
+        locked = conn.execute(entering_sql(k), params).fetchall()
         with conn.cursor() as cur:
             cur.executemany(
                 "SELECT 1 FROM galdb.knn_neighbours WHERE graph_id = %s AND galaxy_id = %s "
